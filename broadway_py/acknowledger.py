@@ -1,0 +1,90 @@
+"""The Acknowledger protocol, grouping of acks, and the noop / caller ackers.
+
+A connector's acknowledger receives the final outcome of its messages:
+``successful`` ones, and ``failed`` ones each carrying the retry policy's
+``decision`` (retry with a delay, dead_letter or discard). The pipeline calls
+``ack`` once per (acknowledger, ack_ref) group, and acknowledges each message
+exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable, Sequence
+from typing import Protocol, runtime_checkable
+
+from broadway_py.message import Message
+
+
+@runtime_checkable
+class Acknowledger(Protocol):
+    """What a connector implements to learn the outcome of its messages."""
+
+    async def ack(
+        self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
+    ) -> None:
+        """Carry out the outcomes. Failed messages carry ``message.decision``."""
+        ...
+
+
+AckGroup = tuple[Acknowledger, Hashable, list[Message], list[Message]]
+
+
+def group_acks(successful: Sequence[Message], failed: Sequence[Message]) -> list[AckGroup]:
+    """Group messages by (acknowledger, ack_ref), keeping their order in each group."""
+    first = successful[0] if successful else (failed[0] if failed else None)
+    if first is None:
+        return []
+    acker, ref = first.acknowledger, first.ack_ref
+    # Fast path: one producer, one ref (the common case) needs no dictionary.
+    if all(m.acknowledger is acker and m.ack_ref == ref for m in successful) and all(
+        m.acknowledger is acker and m.ack_ref == ref for m in failed
+    ):
+        return [(acker, ref, list(successful), list(failed))]
+    groups: dict[tuple[int, Hashable], AckGroup] = {}
+    for m in successful:
+        _group_of(groups, m)[2].append(m)
+    for m in failed:
+        _group_of(groups, m)[3].append(m)
+    return list(groups.values())
+
+
+def _group_of(groups: dict[tuple[int, Hashable], AckGroup], message: Message) -> AckGroup:
+    key = (id(message.acknowledger), message.ack_ref)
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = (message.acknowledger, message.ack_ref, [], [])
+    return group
+
+
+class NoopAcknowledger:
+    """Acknowledges nothing; for messages whose source needs no acks."""
+
+    async def ack(
+        self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
+    ) -> None:
+        return None
+
+
+NOOP_ACKNOWLEDGER = NoopAcknowledger()
+
+
+class CallerAcknowledger:
+    """Resolves a future per message when it is acked: used by ``test_message``."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[int, asyncio.Future[Message]] = {}
+
+    def expect(self, message: Message) -> asyncio.Future[Message]:
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._waiting[id(message)] = future
+        return future
+
+    async def ack(
+        self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
+    ) -> None:
+        for messages in (successful, failed):
+            for message in messages:
+                future = self._waiting.pop(id(message), None)
+                if future is not None and not future.done():
+                    future.set_result(message)

@@ -1,0 +1,1 @@
+"""Connectors: one package per broker, plus the embedded in-memory broker."""

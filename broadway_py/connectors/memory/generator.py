@@ -1,0 +1,126 @@
+"""GeneratorProducer: synthetic messages, N of them or endless, optionally paced.
+
+For the demo and the benchmarks. Outcomes are counted, not redelivered: a
+generated message that the policy would retry is only counted as retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from broadway_py.message import Message
+from broadway_py.telemetry import ProducerConnected, Telemetry
+
+Payload = bytes | str | Callable[[int], Any]
+
+
+@dataclass
+class GeneratedCounts:
+    generated: int = 0
+    acked: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    discarded: int = 0
+
+
+class GeneratorProducer:
+    """Makes ``count`` messages (``None``: endless), at most ``rate`` per second.
+
+    ``payload`` is the data of every message, or a function of its sequence
+    number. When ``count`` messages were generated, ``fetch`` returns ``[]``,
+    which finishes the producer stage: a finite generator's pipeline runs to
+    completion by itself.
+    """
+
+    def __init__(
+        self,
+        count: int | None = None,
+        rate: float | None = None,
+        payload: Payload = b"hello",
+        counts: GeneratedCounts | None = None,
+    ) -> None:
+        if count is not None and count < 0:
+            raise ValueError("count must not be negative")
+        if rate is not None and rate <= 0:
+            raise ValueError("rate must be above 0")
+        self.count = count
+        self.rate = rate
+        self.payload = payload
+        self.counts = counts or GeneratedCounts()
+        self._next = 0
+        self._stopped = False
+        self._started_at = 0.0
+        self._pause: asyncio.Future[None] | None = None
+
+    async def start(self, telemetry: Telemetry) -> None:
+        self._started_at = asyncio.get_running_loop().time()
+        if telemetry.enabled:
+            telemetry.emit(ProducerConnected(True))
+
+    async def fetch(self, demand: int) -> list[Message]:
+        if self.count is not None:
+            demand = min(demand, self.count - self._next)
+        if self.rate is not None and demand > 0:
+            demand = await self._paced(demand)
+        if self._stopped or demand <= 0:
+            return []
+        first = self._next
+        self._next += demand
+        self.counts.generated += demand
+        payload = self.payload
+        if callable(payload):
+            return [
+                Message(payload(n), acknowledger=self, metadata={"seq": n})
+                for n in range(first, first + demand)
+            ]
+        return [
+            Message(payload, acknowledger=self, metadata={"seq": n})
+            for n in range(first, first + demand)
+        ]
+
+    async def _paced(self, demand: int) -> int:
+        assert self.rate is not None
+        loop = asyncio.get_running_loop()
+        while not self._stopped:
+            allowed = int((loop.time() - self._started_at) * self.rate) - self._next
+            if allowed > 0:
+                return min(demand, allowed)
+            due = self._started_at + (self._next + 1) / self.rate
+            self._pause = loop.create_future()
+            handle = loop.call_at(due, _resolve, self._pause)
+            try:
+                await self._pause
+            finally:
+                handle.cancel()
+                self._pause = None
+        return 0
+
+    def stop_fetching(self) -> None:
+        self._stopped = True
+        if self._pause is not None:
+            _resolve(self._pause)
+
+    async def close(self) -> None:
+        self.stop_fetching()
+
+    async def ack(
+        self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
+    ) -> None:
+        counts = self.counts
+        counts.acked += len(successful)
+        for message in failed:
+            kind = message.decision.kind if message.decision else "retry"
+            if kind == "retry":
+                counts.retried += 1
+            elif kind == "dead_letter":
+                counts.dead_lettered += 1
+            else:
+                counts.discarded += 1
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -1,0 +1,245 @@
+"""MemoryQueue: a named in-memory queue that honours acks, retries and dead letters.
+
+Push to it from Python; a :class:`~broadway_py.connectors.memory.producer.MemoryProducer`
+takes from it. Each delivery gets a fresh delivery tag and is held as unacked
+until its outcome arrives:
+
+- success: dropped;
+- retry(delay): delivered again after ``delay`` with ``attempt + 1``;
+- dead_letter: appended to :attr:`MemoryQueue.dead_letters`;
+- discard: dropped.
+
+When a producer closes (a drain, or a crash), what it took and never acked
+goes back to the front of the queue with ``attempt + 1``. An ack that comes
+for a delivery that was already handed back is stale: counted, never applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from broadway_py.message import Message
+from broadway_py.retry import Decision
+
+RETRY_NOW = Decision.retry(0.0)
+
+
+class Entry:
+    """One message in the queue, across its deliveries."""
+
+    __slots__ = ("attempt", "data", "id", "metadata")
+
+    def __init__(self, entry_id: int, data: Any, metadata: dict[str, Any]) -> None:
+        self.id = entry_id
+        self.data = data
+        self.metadata = metadata
+        self.attempt = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    data: Any
+    metadata: dict[str, Any]
+    reason: str
+    attempt: int
+
+
+@dataclass
+class QueueStats:
+    pushed: int = 0
+    delivered: int = 0
+    acked: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    discarded: int = 0
+    redelivered: int = 0
+    stale_acks: int = 0
+
+
+@dataclass
+class Outcomes:
+    """Per-message outcomes, recorded when the queue is made with ``record=True``."""
+
+    by_id: dict[int, list[str]] = field(default_factory=dict)
+
+    def add(self, entry_id: int, outcome: str) -> None:
+        self.by_id.setdefault(entry_id, []).append(outcome)
+
+
+class MemoryQueue:
+    def __init__(self, name: str, record: bool = False) -> None:
+        self.name = name
+        self.stats = QueueStats()
+        self.dead_letters: list[DeadLetter] = []
+        self.outcomes: Outcomes | None = Outcomes() if record else None
+        self._ready: deque[Entry] = deque()
+        self._unacked: dict[int, tuple[Entry, Hashable]] = {}
+        self._delayed = 0
+        self._next_id = 0
+        self._next_tag = 0
+        self._waiters: list[asyncio.Future[None]] = []
+        self._idle_waiters: list[asyncio.Future[None]] = []
+
+    # -- what users and tests call ---------------------------------------------------
+
+    def push(self, data: Any, metadata: dict[str, Any] | None = None) -> int:
+        """Enqueue one message; returns its id (also in ``metadata["id"]``)."""
+        self._next_id += 1
+        entry_id = self._next_id
+        meta = {"queue": self.name, "id": entry_id}
+        if metadata:
+            meta.update(metadata)
+        self._ready.append(Entry(entry_id, data, meta))
+        self.stats.pushed += 1
+        self._wake()
+        return entry_id
+
+    def push_many(self, items: Iterable[Any]) -> list[int]:
+        return [self.push(item) for item in items]
+
+    @property
+    def ready(self) -> int:
+        """Messages waiting to be delivered."""
+        return len(self._ready)
+
+    @property
+    def unacked(self) -> int:
+        """Messages delivered and not yet acknowledged."""
+        return len(self._unacked)
+
+    @property
+    def delayed(self) -> int:
+        """Messages waiting out a retry delay."""
+        return self._delayed
+
+    def is_idle(self) -> bool:
+        return not self._ready and not self._unacked and not self._delayed
+
+    async def wait_idle(self, timeout: float) -> None:
+        """Wait until nothing is ready, unacked or delayed; TimeoutError after ``timeout``."""
+        async with asyncio.timeout(timeout):
+            while not self.is_idle():
+                waiter = asyncio.get_running_loop().create_future()
+                self._idle_waiters.append(waiter)
+                await waiter
+
+    # -- what the producer calls ------------------------------------------------------
+
+    def take(self, demand: int, lease: Hashable, acknowledger: Any) -> list[Message]:
+        """Deliver up to ``demand`` ready messages under ``lease``."""
+        ready = self._ready
+        count = min(demand, len(ready))
+        if not count:
+            return []
+        unacked = self._unacked
+        tag = self._next_tag
+        messages = []
+        popleft = ready.popleft
+        for _ in range(count):
+            entry = popleft()
+            tag += 1
+            unacked[tag] = (entry, lease)
+            messages.append(
+                Message(
+                    entry.data,
+                    acknowledger=acknowledger,
+                    ack_ref=lease,
+                    ack_data=tag,
+                    metadata=entry.metadata,
+                    attempt=entry.attempt,
+                )
+            )
+        self._next_tag = tag
+        self.stats.delivered += count
+        return messages
+
+    def waiter(self) -> asyncio.Future[None]:
+        """A future resolved when a message is pushed (or re-queued)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        return future
+
+    def settle(self, successful: Sequence[Message], failed: Sequence[Message]) -> None:
+        """Apply the outcomes of delivered messages."""
+        unacked = self._unacked
+        stats = self.stats
+        outcomes = self.outcomes
+        for message in successful:
+            held = unacked.pop(message.ack_data, None)
+            if held is None:
+                stats.stale_acks += 1
+                continue
+            stats.acked += 1
+            if outcomes is not None:
+                outcomes.add(held[0].id, "acked")
+        for message in failed:
+            held = unacked.pop(message.ack_data, None)
+            if held is None:
+                stats.stale_acks += 1
+                continue
+            self._fail(held[0], message)
+        if self._idle_waiters and self.is_idle():
+            self._wake_idle()
+
+    def release(self, lease: Hashable) -> int:
+        """Put back what ``lease`` took and never acked; returns how many."""
+        returned = [(tag, entry) for tag, (entry, owner) in self._unacked.items() if owner == lease]
+        for tag, entry in reversed(returned):
+            del self._unacked[tag]
+            entry.attempt += 1
+            self._ready.appendleft(entry)
+        if returned:
+            self.stats.redelivered += len(returned)
+            self._wake()
+        return len(returned)
+
+    # -- internals ----------------------------------------------------------------
+
+    def _fail(self, entry: Entry, message: Message) -> None:
+        decision = message.decision or RETRY_NOW
+        outcomes = self.outcomes
+        if decision.kind == "retry":
+            self.stats.retried += 1
+            entry.attempt += 1
+            if outcomes is not None:
+                outcomes.add(entry.id, "retried")
+            if decision.delay > 0:
+                self._delayed += 1
+                asyncio.get_running_loop().call_later(decision.delay, self._requeue, entry)
+            else:
+                self._ready.append(entry)
+                self._wake()
+        elif decision.kind == "dead_letter":
+            self.stats.dead_lettered += 1
+            reason = decision.reason or message.status.reason
+            self.dead_letters.append(
+                DeadLetter(entry.id, entry.data, entry.metadata, reason, entry.attempt)
+            )
+            if outcomes is not None:
+                outcomes.add(entry.id, "dead_lettered")
+        else:
+            self.stats.discarded += 1
+            if outcomes is not None:
+                outcomes.add(entry.id, "discarded")
+
+    def _requeue(self, entry: Entry) -> None:
+        self._delayed -= 1
+        self._ready.append(entry)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _wake_idle(self) -> None:
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)

@@ -1,0 +1,446 @@
+"""Pipeline: builds the topology, runs it, drains it, and tests it.
+
+::
+
+    pipeline = Pipeline(
+        "orders",
+        handler=OrderHandler(),
+        producer=ProducerOptions(MemoryProducer.factory(broker, "orders")),
+        processors=ProcessorOptions(concurrency=4),
+        batchers=[BatcherOptions("db", batch_size=100, batch_timeout=0.5)],
+    )
+    await pipeline.run()          # until SIGTERM / SIGINT / stop(); raises PipelineFailed
+
+Everything is validated in the constructor; ``run`` / ``start`` only connect
+and start the stage tasks under the supervisor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Hashable, Sequence
+from types import TracebackType
+from typing import Any, Literal
+
+from broadway_py.acknowledger import CallerAcknowledger
+from broadway_py.errors import ConfigurationError, PipelineFailed, PipelineNotRunning
+from broadway_py.handler import Handler, as_handler, overrides
+from broadway_py.message import BatchMode, Message
+from broadway_py.options import (
+    BatcherOptions,
+    ProcessorOptions,
+    ProducerOptions,
+    RateLimitOptions,
+    ShutdownOptions,
+    SupervisorOptions,
+)
+from broadway_py.producer import Producer
+from broadway_py.retry import RetryPolicy
+from broadway_py.telemetry import PipelineState, PipelineStateChanged, Telemetry
+from broadway_py.topology.batch_processor_stage import run_batch_processor
+from broadway_py.topology.batcher import Batch
+from broadway_py.topology.batcher_stage import run_batcher
+from broadway_py.topology.callbacks import Callbacks
+from broadway_py.topology.channel import Channel
+from broadway_py.topology.context import StageContext
+from broadway_py.topology.dispatch import ProcessorDispatch
+from broadway_py.topology.in_flight import InFlight
+from broadway_py.topology.processor_stage import run_processor
+from broadway_py.topology.producer_stage import run_producer
+from broadway_py.topology.rate_limiter import RateLimiter
+from broadway_py.topology.supervisor import GroupSpec, StageFactory, Supervisor
+from broadway_py.topology.terminator import Terminator
+
+log = logging.getLogger("broadway_py.pipeline")
+
+
+class Pipeline:
+    """A supervised, back-pressured pipeline: producers -> processors -> batchers."""
+
+    def __init__(
+        self,
+        name: str,
+        handler: Handler | Callable[[Message], Any],
+        producer: ProducerOptions,
+        processors: ProcessorOptions | None = None,
+        batchers: Sequence[BatcherOptions] = (),
+        rate_limit: RateLimitOptions | None = None,
+        retry: RetryPolicy | None = None,
+        shutdown: ShutdownOptions | None = None,
+        supervisor: SupervisorOptions | None = None,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError("name", "must be a non-empty string")
+        self.name = name
+        try:
+            self.handler = as_handler(handler)
+        except TypeError as error:
+            raise ConfigurationError("handler", str(error)) from None
+        self.producer_options = producer
+        self.processor_options = processors or ProcessorOptions()
+        self.batcher_options = {b.name: b for b in batchers}
+        if len(self.batcher_options) != len(batchers):
+            seen = [b.name for b in batchers]
+            duplicate = next(n for n in seen if seen.count(n) > 1)
+            raise ConfigurationError(f"batchers.{duplicate}", "batcher names must be unique")
+        if self.batcher_options and not overrides(self.handler, "handle_batch"):
+            raise ConfigurationError(
+                "handler.handle_batch", "the handler must define handle_batch when batchers are set"
+            )
+        self.rate_limit = rate_limit
+        self.retry = retry or RetryPolicy()
+        self.shutdown = shutdown or ShutdownOptions()
+        self.supervisor_options = supervisor or SupervisorOptions()
+        self.telemetry = telemetry or Telemetry(name)
+        self.callbacks = Callbacks.of(self.handler)
+        self.state: PipelineState | Literal["new"] = "new"
+        self.in_flight = InFlight()
+        self.rate_limiter = (
+            RateLimiter(rate_limit.allowed_messages, rate_limit.interval) if rate_limit else None
+        )
+        self.producers: list[Producer] = []
+        self._caller = CallerAcknowledger()
+        self._context: StageContext | None = None
+        self._supervisor: Supervisor | None = None
+        self._lifecycle: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect the producers and start every stage under the supervisor."""
+        if self.state != "new":
+            raise PipelineNotRunning(f"pipeline {self.name!r} was already started")
+        self._set_state("starting")
+        self.producers = self.producer_options.make_producers()
+        started: list[Producer] = []
+        try:
+            for producer in self.producers:
+                await producer.start(self.telemetry)
+                started.append(producer)
+        except BaseException:
+            await self._close_producers(started)
+            self._set_state("failed")
+            raise
+        context = self._build_context()
+        self._context = context
+        self._supervisor = Supervisor(
+            self._build_groups(context),
+            self.supervisor_options,
+            self.in_flight,
+            context.terminator,
+            self.telemetry,
+        )
+        self._set_state("running")
+        self._lifecycle = asyncio.create_task(
+            self._supervise(self._supervisor), name=f"broadway:{self.name}"
+        )
+
+    async def wait(self) -> None:
+        """Wait until the pipeline stopped; raises PipelineFailed if it failed."""
+        if self._lifecycle is None:
+            raise PipelineNotRunning(f"pipeline {self.name!r} was not started")
+        await asyncio.shield(self._lifecycle)
+
+    async def run(self) -> None:
+        """Start, then run until stopped; SIGTERM and SIGINT start a drain."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(signum, self._on_signal, signum)
+                installed.append(signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread, or no signals on this platform
+        try:
+            await self.wait()
+            if self._stopping is not None:
+                await asyncio.shield(self._stopping)
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+
+    def _on_signal(self, signum: signal.Signals) -> None:
+        log.info("received %s: draining (at most %ss)", signum.name, self.shutdown.drain_timeout)
+        self._stopping = self._stopping or asyncio.ensure_future(self.stop())
+
+    async def stop(self) -> None:
+        """Drain: stop fetching, finish in-flight work, flush batches, ack, close.
+
+        Returns within ``shutdown.drain_timeout`` (plus closing the producers);
+        what did not finish by then is left to the broker to redeliver.
+        """
+        if self._lifecycle is None or self._context is None:
+            if self.state == "new":
+                self._set_state("stopped")
+            return
+        if not self._lifecycle.done() and not self._context.draining:
+            self._set_state("draining")
+            self._context.draining = True
+            for producer in self.producers:
+                producer.stop_fetching()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._lifecycle), self.shutdown.drain_timeout)
+        except TimeoutError:
+            log.warning(
+                "drain of %r did not finish within %ss; %d messages are left to the broker",
+                self.name,
+                self.shutdown.drain_timeout,
+                len(self.in_flight),
+            )
+            self._lifecycle.cancel()
+            with contextlib.suppress(asyncio.CancelledError, PipelineFailed):
+                await self._lifecycle
+        except PipelineFailed:
+            pass  # reported by wait() / run()
+
+    async def kill(self) -> None:
+        """Stop at once, acking nothing more: the broker redelivers what was in flight."""
+        if self._lifecycle is None:
+            return
+        if self._context is not None:
+            self._context.draining = True
+        for producer in self.producers:
+            producer.stop_fetching()
+        self._lifecycle.cancel()
+        with contextlib.suppress(asyncio.CancelledError, PipelineFailed):
+            await self._lifecycle
+
+    async def __aenter__(self) -> Pipeline:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _supervise(self, supervisor: Supervisor) -> None:
+        try:
+            await supervisor.run()
+        except PipelineFailed:
+            self._set_state("failed")
+            raise
+        finally:
+            await self._close_producers(self.producers)
+            if self.state != "failed":
+                self._set_state("stopped")
+
+    async def _close_producers(self, producers: Sequence[Producer]) -> None:
+        for producer in producers:
+            try:
+                await producer.close()
+            except Exception:
+                log.exception("closing producer %r failed", producer)
+
+    def _set_state(self, state: PipelineState) -> None:
+        self.state = state
+        if self.telemetry.enabled:
+            self.telemetry.emit(PipelineStateChanged(state))
+
+    # -- building ------------------------------------------------------------------
+
+    def _build_context(self) -> StageContext:
+        terminator = Terminator(self.retry, self.callbacks, self.in_flight, self.telemetry)
+        batcher_inboxes: dict[str, Channel[list[Message]]] = {
+            name: Channel(b.batch_size * max(b.concurrency, 2))
+            for name, b in self.batcher_options.items()
+        }
+        return StageContext(
+            pipeline=self.name,
+            producer_options=self.producer_options,
+            processor_options=self.processor_options,
+            batcher_options=self.batcher_options,
+            callbacks=self.callbacks,
+            telemetry=self.telemetry,
+            in_flight=self.in_flight,
+            terminator=terminator,
+            dispatch=ProcessorDispatch(self.processor_options),
+            batcher_inboxes=batcher_inboxes,
+            rate_limiter=self.rate_limiter,
+        )
+
+    def _build_groups(self, context: StageContext) -> list[GroupSpec]:
+        def producer_stage(index: int, producer: Producer) -> StageFactory:
+            return lambda: run_producer(index, producer, context)
+
+        def processor_stage(index: int, inbox: Channel[list[Message]]) -> StageFactory:
+            return lambda: run_processor(index, inbox, context)
+
+        groups = [
+            GroupSpec(
+                "producer",
+                [(f"producer_{i}", producer_stage(i, p)) for i, p in enumerate(self.producers)],
+                clear_inputs=lambda: None,
+                close_inputs=lambda: None,
+            ),
+            GroupSpec(
+                "processor",
+                [
+                    (f"processor_{i}", processor_stage(i, inbox))
+                    for i, inbox in enumerate(context.dispatch.inboxes)
+                ],
+                clear_inputs=context.dispatch.clear,
+                close_inputs=context.dispatch.close,
+            ),
+        ]
+        if self.batcher_options:
+            groups.append(self._batcher_group(context))
+        return groups
+
+    def _batcher_group(self, context: StageContext) -> GroupSpec:
+        stages: list[tuple[str, StageFactory]] = []
+        channels: list[Channel[Any]] = []
+        for name, options in self.batcher_options.items():
+            inbox = context.batcher_inboxes[name]
+            capacity = max(options.concurrency, 2)
+            if options.partition_by is None:
+                shared: Channel[Batch] = Channel(capacity, capacity // 2)
+                outboxes = [shared] * options.concurrency
+            else:
+                outboxes = [Channel(2, 1) for _ in range(options.concurrency)]
+            channels.append(inbox)
+            channels.extend(dict.fromkeys(outboxes))
+            stages.append((f"batcher_{name}", _batcher_factory(options, inbox, outboxes)))
+            for i, outbox in enumerate(outboxes):
+                stages.append(
+                    (f"batch_processor_{name}_{i}", _batch_processor_factory(outbox, context))
+                )
+
+        def clear() -> None:
+            for channel in channels:
+                channel.clear()
+
+        def close() -> None:
+            for inbox in context.batcher_inboxes.values():
+                inbox.close()
+
+        return GroupSpec("batcher", stages, clear_inputs=clear, close_inputs=close)
+
+    # -- testing helpers -----------------------------------------------------------
+
+    async def test_message(
+        self,
+        data: Any,
+        metadata: dict[str, Any] | None = None,
+        batch_mode: BatchMode = "flush",
+    ) -> Message:
+        """Push one message through the running pipeline; returns it once acked.
+
+        The returned message tells the outcome: ``status`` (ok, or failed with
+        a reason), ``batcher`` and, when it failed, the retry ``decision``.
+        """
+        (acked,) = await self.test_batch([data], metadata=metadata, batch_mode=batch_mode)
+        return acked
+
+    async def test_batch(
+        self,
+        data: Sequence[Any],
+        metadata: dict[str, Any] | None = None,
+        batch_mode: BatchMode = "bulk",
+    ) -> list[Message]:
+        """Push messages through the running pipeline; returns them once all are acked."""
+        context = self._context
+        if context is None or context.draining or self.state != "running":
+            raise PipelineNotRunning(f"pipeline {self.name!r} is not running")
+        messages = []
+        for item in data:
+            message = Message(item, acknowledger=self._caller, metadata=dict(metadata or {}))
+            message.batch_mode = batch_mode
+            messages.append(message)
+        waiting = [self._caller.expect(m) for m in messages]
+        context.in_flight.add(messages, asyncio.get_running_loop().time())
+        rejected = await context.dispatch.dispatch(messages)
+        if rejected:
+            await context.terminator.finish([], rejected, "test")
+        return list(await asyncio.gather(*waiting))
+
+    # -- runtime information and updates ---------------------------------------------
+
+    def update_rate_limit(
+        self, allowed_messages: int | None = None, interval: float | None = None
+    ) -> None:
+        """Change the rate limit while the pipeline runs."""
+        if self.rate_limiter is None:
+            raise ConfigurationError("rate_limit", "this pipeline was built without a rate limit")
+        limiter = self.rate_limiter
+        checked = RateLimitOptions(
+            limiter.allowed_messages if allowed_messages is None else allowed_messages,
+            limiter.interval if interval is None else interval,
+        )
+        limiter.update(checked.allowed_messages, checked.interval)
+
+    def oldest_in_flight_age(self) -> float:
+        """Seconds since the oldest message still in flight was received (0 if none)."""
+        oldest = self.in_flight.oldest_received_at()
+        if oldest is None:
+            return 0.0
+        return max(asyncio.get_running_loop().time() - oldest, 0.0)
+
+    @property
+    def restarts(self) -> int:
+        return self._supervisor.restart_count if self._supervisor else 0
+
+    def describe(self) -> dict[str, Any]:
+        """The topology and its settings, as plain data (for graph and /status)."""
+        limiter = self.rate_limiter
+        return {
+            "name": self.name,
+            "state": self.state,
+            "producer": {
+                "concurrency": self.producer_options.concurrency,
+                "transformer": _name_of(self.producer_options.transformer),
+            },
+            "rate_limit": None
+            if limiter is None
+            else {"allowed_messages": limiter.allowed_messages, "interval": limiter.interval},
+            "processors": {
+                "concurrency": self.processor_options.concurrency,
+                "max_demand": self.processor_options.max_demand,
+                "partition_by": _name_of(self.processor_options.partition_by),
+                "executor": self.processor_options.executor,
+            },
+            "batchers": [
+                {
+                    "name": b.name,
+                    "batch_size": b.batch_size,
+                    "max_bytes": b.max_bytes,
+                    "batch_timeout": b.batch_timeout,
+                    "concurrency": b.concurrency,
+                    "partition_by": _name_of(b.partition_by),
+                }
+                for b in self.batcher_options.values()
+            ],
+            "retry": {
+                "max_attempts": self.retry.max_attempts,
+                "min_delay": self.retry.min_delay,
+                "max_delay": self.retry.max_delay,
+                "dead_letter": self.retry.dead_letter,
+            },
+            "in_flight": len(self.in_flight),
+            "restarts": self.restarts,
+        }
+
+
+def _name_of(function: Callable[..., Hashable | Message] | None) -> str | None:
+    if function is None:
+        return None
+    return getattr(function, "__qualname__", None) or repr(function)
+
+
+def _batcher_factory(
+    options: BatcherOptions, inbox: Channel[list[Message]], outboxes: list[Channel[Batch]]
+) -> StageFactory:
+    return lambda: run_batcher(options, inbox, outboxes)
+
+
+def _batch_processor_factory(inbox: Channel[Batch], context: StageContext) -> StageFactory:
+    return lambda: run_batch_processor(inbox, context)

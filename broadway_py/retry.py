@@ -1,0 +1,99 @@
+"""Retry policy: turns a failed message into a Decision. Pure; no I/O.
+
+The decision is made once, in core, by :meth:`RetryPolicy.decide`, and carried
+out by the message's connector in its broker's own terms (a delay queue, a
+retry topic, a visibility change, ...).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+from broadway_py.errors import ConfigurationError, PoisonMessageError
+from broadway_py.message import Message
+
+DecisionKind = Literal["retry", "dead_letter", "discard"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the connector must do with a failed message."""
+
+    kind: DecisionKind
+    delay: float = 0.0
+    reason: str = ""
+
+    @staticmethod
+    def retry(delay: float, reason: str = "") -> Decision:
+        return Decision("retry", delay, reason)
+
+    @staticmethod
+    def dead_letter(reason: str = "") -> Decision:
+        return Decision("dead_letter", 0.0, reason)
+
+    @staticmethod
+    def discard(reason: str = "") -> Decision:
+        return Decision("discard", 0.0, reason)
+
+    def __repr__(self) -> str:
+        return f"retry({self.delay:.3f}s)" if self.kind == "retry" else self.kind
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How failures are retried.
+
+    A failed message is retried while ``attempt < max_attempts``, after an
+    exponential backoff ``min_delay * multiplier ** (attempt - 1)`` with
+    ``jitter`` (a fraction: 0.2 spreads each delay over +-20%), clamped to
+    ``[min_delay, max_delay]``. A message whose exception is one of
+    ``never_retry`` (or any :class:`~broadway_py.errors.PoisonMessageError`)
+    is not retried. What is not retried is dead-lettered, or discarded when
+    ``dead_letter`` is false.
+    """
+
+    max_attempts: int = 3
+    min_delay: float = 1.0
+    max_delay: float = 60.0
+    multiplier: float = 2.0
+    jitter: float = 0.2
+    never_retry: tuple[type[BaseException], ...] = ()
+    dead_letter: bool = True
+    rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigurationError("retry.max_attempts", "must be at least 1")
+        if self.min_delay < 0:
+            raise ConfigurationError("retry.min_delay", "must not be negative")
+        if self.max_delay < self.min_delay:
+            raise ConfigurationError("retry.max_delay", "must be at least retry.min_delay")
+        if self.multiplier < 1:
+            raise ConfigurationError("retry.multiplier", "must be at least 1")
+        if not 0 <= self.jitter <= 1:
+            raise ConfigurationError("retry.jitter", "must be between 0 and 1")
+
+    def backoff(self, attempt: int) -> float:
+        """The delay before the delivery that follows ``attempt``."""
+        exponent = min(max(attempt - 1, 0), 64)
+        base = min(self.min_delay * self.multiplier**exponent, self.max_delay)
+        if self.jitter:
+            base *= 1 + self.jitter * (2 * self.rng.random() - 1)
+        return min(max(base, self.min_delay), self.max_delay)
+
+    def decide(self, message: Message) -> Decision:
+        """The decision for a message whose status is failed."""
+        status = message.status
+        reason = status.reason
+        exception = status.exception
+        never = exception is not None and (
+            isinstance(exception, PoisonMessageError)
+            or (bool(self.never_retry) and isinstance(exception, self.never_retry))
+        )
+        if not never and message.attempt < self.max_attempts:
+            return Decision.retry(self.backoff(message.attempt), reason)
+        if self.dead_letter:
+            return Decision.dead_letter(reason)
+        return Decision.discard(reason)

@@ -1,0 +1,58 @@
+"""A batch processor: runs handle_batch over each batch, then acknowledges it.
+
+``handle_batch`` raising fails the whole batch; it may also mark single
+messages failed. A message it leaves out of its result is failed with a
+reason saying so, so that nothing is ever left un-acknowledged.
+"""
+
+from __future__ import annotations
+
+import time
+
+from broadway_py.message import Message
+from broadway_py.telemetry import BatchHandled
+from broadway_py.topology.batcher import Batch
+from broadway_py.topology.channel import Channel
+from broadway_py.topology.context import StageContext
+
+
+async def run_batch_processor(inbox: Channel[Batch], context: StageContext) -> None:
+    handle_batch = context.callbacks.handle_batch
+    finish = context.terminator.finish
+    telemetry = context.telemetry
+    while True:
+        batch = await inbox.get()
+        if batch is None:
+            return
+        messages = batch.messages
+        started = time.perf_counter()
+        if handle_batch is not None:
+            try:
+                result = await handle_batch(batch.info.batcher, messages, batch.info)
+                if result is not None and result is not messages:
+                    messages = _reconcile(messages, result)
+            except Exception as error:
+                for message in messages:
+                    message.failed(error)
+        duration = time.perf_counter() - started
+        successful = [m for m in messages if m.status.ok]
+        failed = [m for m in messages if not m.status.ok] if len(successful) < len(messages) else []
+        await finish(successful, failed, "batcher")
+        if telemetry.enabled:
+            telemetry.emit(
+                BatchHandled(
+                    batch.info.batcher, len(messages), len(failed), duration, batch.info.trigger
+                )
+            )
+
+
+def _reconcile(given: list[Message], returned: object) -> list[Message]:
+    """The batch's messages after handle_batch returned something other than its list."""
+    if not isinstance(returned, list | tuple) or not all(isinstance(m, Message) for m in returned):
+        problem = f"handle_batch returned {type(returned).__name__}, not a list of Messages"
+        return [m.failed(problem) for m in given]
+    kept = {id(m) for m in returned}
+    missing = [
+        m.failed("handle_batch did not return this message") for m in given if id(m) not in kept
+    ]
+    return list(returned) + missing

@@ -1,0 +1,68 @@
+"""How chunks reach the processors: one shared buffer, or one per partition.
+
+Without ``partition_by`` every processor takes from one shared channel, so an
+idle processor always gets the next chunk. With it, each key hashes to a fixed
+processor whose own channel keeps the key's messages in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from broadway_py.message import Message
+from broadway_py.options import PartitionBy, ProcessorOptions
+from broadway_py.topology.channel import Channel
+
+Chunk = list[Message]
+
+
+class ProcessorDispatch:
+    def __init__(self, options: ProcessorOptions) -> None:
+        self.partition_by: PartitionBy | None = options.partition_by
+        workers = options.concurrency
+        if self.partition_by is None:
+            shared: Channel[Chunk] = Channel(options.max_demand * workers, options.low_water)
+            self.inboxes = [shared] * workers
+            self.channels = [shared]
+        else:
+            self.inboxes = [
+                Channel(options.max_demand, options.low_water // workers) for _ in range(workers)
+            ]
+            self.channels = list(self.inboxes)
+
+    async def dispatch(self, chunk: Chunk) -> Chunk:
+        """Hand ``chunk`` to the processors; returns the messages ``partition_by`` failed."""
+        if self.partition_by is None:
+            await self.channels[0].put(chunk)
+            for message in chunk:
+                message.holder = 1
+            return []
+        parts, failed = self.split(chunk)
+        for index, part in enumerate(parts):
+            if part:
+                await self.inboxes[index].put(part)
+                for message in part:
+                    message.holder = 1
+        return failed
+
+    def split(self, chunk: Chunk) -> tuple[list[Chunk], Chunk]:
+        partition_by = self.partition_by
+        assert partition_by is not None
+        count = len(self.inboxes)
+        parts: list[Chunk] = [[] for _ in range(count)]
+        failed: Chunk = []
+        for message in chunk:
+            try:
+                key: Hashable = partition_by(message)
+                parts[hash(key) % count].append(message)
+            except Exception as error:
+                failed.append(message.failed(error))
+        return parts, failed
+
+    def close(self) -> None:
+        for channel in self.channels:
+            channel.close()
+
+    def clear(self) -> None:
+        for channel in self.channels:
+            channel.clear()

@@ -1,0 +1,139 @@
+"""A processor: takes chunks, runs prepare_messages / handle_message, routes.
+
+A message that failed, or that no batcher takes, is acknowledged here; the
+rest go on to their batcher. Exceptions from user code fail the message they
+were about; they never end the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from broadway_py.message import Message
+from broadway_py.telemetry import MessagesHandled
+from broadway_py.topology.callbacks import settle_result, settle_sync_result
+from broadway_py.topology.channel import Channel
+from broadway_py.topology.context import BATCHERS, StageContext
+
+Routed = tuple[list[Message], list[Message], dict[str, list[Message]], tuple[float, ...]]
+
+
+async def run_processor(index: int, inbox: Channel[list[Message]], context: StageContext) -> None:
+    callbacks = context.callbacks
+    prepare = callbacks.prepare_messages
+    in_thread = context.processor_options.executor == "thread" and not (
+        callbacks.handle_message_is_async
+    )
+    finish = context.terminator.finish
+    batcher_inboxes = context.batcher_inboxes
+    telemetry = context.telemetry
+    while True:
+        chunk = await inbox.get()
+        if chunk is None:
+            return
+        if prepare is not None:
+            try:
+                prepared = await prepare(chunk)
+                if not isinstance(prepared, list) or len(prepared) != len(chunk):
+                    raise TypeError("prepare_messages must return a list of the same length")
+                chunk = prepared
+            except Exception as error:
+                await finish([], [m.failed(error) for m in chunk], "processor")
+                continue
+        timed = telemetry.enabled
+        if in_thread:
+            routed, replaced = await asyncio.to_thread(_handle_sync, chunk, context, timed)
+            for old, new in replaced:
+                context.in_flight.replace(old, new)
+        else:
+            routed = await _handle(chunk, context, timed)
+        successful, failed, to_batchers, durations = routed
+        if successful or failed:
+            await finish(successful, failed, "processor")
+        for name, messages in to_batchers.items():
+            await batcher_inboxes[name].put(messages)
+            for message in messages:
+                message.holder = BATCHERS
+        if timed:
+            telemetry.emit(MessagesHandled(index, len(chunk) - len(failed), len(failed), durations))
+
+
+async def _handle(chunk: list[Message], context: StageContext, timed: bool) -> Routed:
+    handle: Callable[[Message], Any] = context.callbacks.handle_message
+    is_async = context.callbacks.handle_message_is_async
+    successful: list[Message] = []
+    failed: list[Message] = []
+    to_batchers: dict[str, list[Message]] = {}
+    durations: list[float] = []
+    clock = time.perf_counter
+    in_flight = context.in_flight
+    for message in chunk:
+        started = clock() if timed else 0.0
+        try:
+            result = handle(message)
+            if is_async:
+                result = await result
+            if result is not message:
+                result = await settle_result(message, result)
+                in_flight.replace(message, result)
+        except Exception as error:
+            result = message.failed(error)
+        if timed:
+            durations.append(clock() - started)
+        _route(result, context, successful, failed, to_batchers)
+    return successful, failed, to_batchers, tuple(durations)
+
+
+def _handle_sync(
+    chunk: list[Message], context: StageContext, timed: bool
+) -> tuple[Routed, list[tuple[Message, Message]]]:
+    """As :func:`_handle`, in a worker thread: touches nothing shared."""
+    handle = context.callbacks.handle_message
+    successful: list[Message] = []
+    failed: list[Message] = []
+    to_batchers: dict[str, list[Message]] = {}
+    durations: list[float] = []
+    clock = time.perf_counter
+    replaced: list[tuple[Message, Message]] = []
+    for message in chunk:
+        started = clock() if timed else 0.0
+        try:
+            result = handle(message)
+            if result is not message:
+                result = settle_sync_result(message, result)
+                replaced.append((message, result))
+        except Exception as error:
+            result = message.failed(error)
+        if timed:
+            durations.append(clock() - started)
+        _route(result, context, successful, failed, to_batchers)
+    return (successful, failed, to_batchers, tuple(durations)), replaced
+
+
+def _route(
+    message: Message,
+    context: StageContext,
+    successful: list[Message],
+    failed: list[Message],
+    to_batchers: dict[str, list[Message]],
+) -> None:
+    if not message.status.ok:
+        failed.append(message)
+        return
+    name = message.batcher or context.default_batcher
+    if name is None:
+        successful.append(message)
+        return
+    bucket = to_batchers.get(name)
+    if bucket is None:
+        if name not in context.batcher_inboxes:
+            known = ", ".join(sorted(context.batcher_inboxes)) or "none"
+            failed.append(
+                message.failed(f"put_batcher({name!r}): no such batcher (configured: {known})")
+            )
+            return
+        bucket = to_batchers[name] = []
+    bucket.append(message)

@@ -1,0 +1,68 @@
+"""A producer stage: asks its producer for messages and hands them on.
+
+Each turn it asks the rate limiter for its demand (the processors'
+``max_demand``), fetches at most what was granted, registers what came in as
+in flight, runs the transformer, and puts the chunk into the processors'
+buffer, waiting there while the buffer is full: that wait is the pipeline's
+back-pressure. A producer that returns no messages is finished (or stopped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from broadway_py.message import Message
+from broadway_py.options import Transformer
+from broadway_py.producer import Producer
+from broadway_py.telemetry import MessagesReceived, RateLimiterWaited
+from broadway_py.topology.context import StageContext
+
+
+async def run_producer(index: int, producer: Producer, context: StageContext) -> None:
+    demand = context.processor_options.max_demand
+    limiter = context.rate_limiter
+    transformer = context.producer_options.transformer
+    telemetry = context.telemetry
+    finish = context.terminator.finish
+    clock = asyncio.get_running_loop().time
+    while not context.draining:
+        wanted = demand
+        if limiter is not None:
+            wanted, waited = await limiter.acquire(demand)
+            if waited and telemetry.enabled:
+                telemetry.emit(RateLimiterWaited(waited))
+        messages = await producer.fetch(wanted)
+        if limiter is not None and len(messages) < wanted:
+            limiter.give_back(wanted - len(messages))
+        if not messages:
+            return
+        context.in_flight.add(messages, clock())
+        if telemetry.enabled:
+            telemetry.emit(MessagesReceived(index, len(messages)))
+        if transformer is not None:
+            messages, failed = _transform(messages, transformer, context)
+            if failed:
+                await finish([], failed, "producer")
+        rejected = await context.dispatch.dispatch(messages)
+        if rejected:
+            await finish([], rejected, "producer")
+
+
+def _transform(
+    messages: list[Message], transform: Transformer, context: StageContext
+) -> tuple[list[Message], list[Message]]:
+    kept: list[Message] = []
+    failed: list[Message] = []
+    for message in messages:
+        try:
+            result = transform(message)
+            if result is not message:
+                if not isinstance(result, Message):
+                    raise TypeError(
+                        f"the transformer returned {type(result).__name__}, not a Message"
+                    )
+                context.in_flight.replace(message, result)
+            kept.append(result)
+        except Exception as error:
+            failed.append(message.failed(error))
+    return kept, failed

@@ -1,0 +1,72 @@
+"""Terminator: the last step of every message, wherever it ends.
+
+Failed messages get their retry decision, ``handle_failed`` sees them, then
+every message leaves the in-flight registry and its acknowledger is called,
+once per (acknowledger, ack_ref) group.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from broadway_py.acknowledger import group_acks
+from broadway_py.message import Message
+from broadway_py.retry import RetryPolicy
+from broadway_py.telemetry import AckFailed, MessagesAcked, Telemetry
+from broadway_py.topology.callbacks import Callbacks
+from broadway_py.topology.in_flight import InFlight
+
+log = logging.getLogger("broadway_py.pipeline")
+
+
+class Terminator:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        callbacks: Callbacks,
+        in_flight: InFlight,
+        telemetry: Telemetry,
+    ) -> None:
+        self.policy = policy
+        self.handle_failed = callbacks.handle_failed
+        self.in_flight = in_flight
+        self.telemetry = telemetry
+
+    async def finish(
+        self, successful: Sequence[Message], failed: Sequence[Message], stage: str
+    ) -> None:
+        if failed:
+            decide = self.policy.decide
+            for message in failed:
+                message.decision = decide(message)
+            if self.handle_failed is not None:
+                try:
+                    await self.handle_failed(list(failed))
+                except Exception:
+                    log.exception("handle_failed raised; the failed messages are acked anyway")
+        in_flight = self.in_flight
+        in_flight.remove(successful)
+        if failed:
+            in_flight.remove(failed)
+        for acknowledger, ack_ref, ok, bad in group_acks(successful, failed):
+            try:
+                await acknowledger.ack(ack_ref, ok, bad)
+            except Exception as error:
+                if self.telemetry.enabled:
+                    self.telemetry.emit(AckFailed(stage, repr(error)))
+                raise
+        if self.telemetry.enabled:
+            self._report(successful, failed, stage)
+
+    def _report(self, successful: Sequence[Message], failed: Sequence[Message], stage: str) -> None:
+        retried = dead = discarded = 0
+        for message in failed:
+            kind = message.decision.kind if message.decision else "retry"
+            if kind == "retry":
+                retried += 1
+            elif kind == "dead_letter":
+                dead += 1
+            else:
+                discarded += 1
+        self.telemetry.emit(MessagesAcked(stage, len(successful), retried, dead, discarded))
