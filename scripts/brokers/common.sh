@@ -47,11 +47,14 @@ now_ms() {
 # take_lock FILE [SECONDS] -> holds an exclusive flock on FILE until this
 # process exits (serialises concurrent start/stop of one broker). The fd is
 # not inherited by brokers: spawn_detached closes it.
+declare -A HELD_LOCKS=()
 take_lock() {
   local file="$1" secs="${2:-600}" fd
+  [[ -z "${HELD_LOCKS[${file}]:-}" ]] || return 0
   mkdir -p "$(dirname "${file}")"
   exec {fd}>>"${file}"
   flock -w "${secs}" "${fd}" || die "could not lock ${file} within ${secs}s"
+  HELD_LOCKS["${file}"]="${fd}"
 }
 
 
@@ -103,6 +106,7 @@ pidfile_live() {
 # stdin from /dev/null, stdout/stderr appended to LOGFILE and every other
 # inherited file descriptor closed (so a caller's pipe is never held open).
 # Sets SPAWNED_PID to the pid of CMD itself.
+# shellcheck disable=SC2034  # read by the scripts that source this file
 SPAWNED_PID=""
 spawn_detached() {
   local logfile="$1"
@@ -118,6 +122,7 @@ spawn_detached() {
     # the pid of this subshell becomes the pid of CMD.
     exec setsid "$@" </dev/null >>"${logfile}" 2>&1
   ) &
+  # shellcheck disable=SC2034  # read by the scripts that source this file
   SPAWNED_PID=$!
 }
 
@@ -153,6 +158,7 @@ terminate_pid() {
 # port_open PORT [HOST] -> 0 if a TCP connection succeeds.
 port_open() {
   local port="$1" host="${2:-${BROKER_HOST}}"
+  # shellcheck disable=SC2016  # expanded by the inner bash
   timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "${host}" "${port}" 2>/dev/null
 }
 
@@ -188,6 +194,14 @@ wait_until() {
     fi
     sleep 0.1
   done
+}
+
+# rotate_log FILE -> keeps the previous run's log as FILE.1.
+rotate_log() {
+  local file="$1"
+  if [[ -s "${file}" ]]; then
+    mv -f "${file}" "${file}.1"
+  fi
 }
 
 # show_log_tail FILE [LINES] -> prints the end of a log to stderr.

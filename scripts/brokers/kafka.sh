@@ -68,6 +68,7 @@ cmd_status() {
 }
 
 cmd_start() {
+  take_lock "${KAFKA_DIR}/.lock"
   local pid bin t0
   if pid="$(pidfile_live "${KAFKA_PIDFILE}" "${KAFKA_PATTERN}")"; then
     if kafka_ready; then
@@ -83,7 +84,8 @@ cmd_start() {
   bin="$(tansu_bin)" || die "tansu not installed; run: $0 install"
   mkdir -p "${KAFKA_DIR}"
   t0="$(now_ms)"
-  printf '\n=== %s starting tansu on %s:%s\n' "$(date -Is)" "${BROKER_HOST}" "${KAFKA_PORT}" >>"${KAFKA_LOG}"
+  rotate_log "${KAFKA_LOG}"
+  printf '=== %s starting tansu on %s:%s\n' "$(date -Is)" "${BROKER_HOST}" "${KAFKA_PORT}" >>"${KAFKA_LOG}"
   spawn_detached "${KAFKA_LOG}" "${bin}" broker \
     --cluster-id "${KAFKA_CLUSTER_ID}" \
     --listener-url "tcp://${BROKER_HOST}:${KAFKA_PORT}" \
@@ -101,6 +103,7 @@ cmd_start() {
 }
 
 cmd_stop() {
+  take_lock "${KAFKA_DIR}/.lock"
   local pid
   if pid="$(pidfile_live "${KAFKA_PIDFILE}" "${KAFKA_PATTERN}")"; then
     log "stopping pid ${pid}"
@@ -113,6 +116,7 @@ cmd_stop() {
 }
 
 cmd_restart() {
+  take_lock "${KAFKA_DIR}/.lock"
   cmd_stop
   cmd_start
 }

@@ -96,7 +96,8 @@ EOF
   if [[ ! -s "${RMQ_DIR}/home/.erlang.cookie" ]]; then
     (
       umask 077
-      tr -dc 'A-Z' </dev/urandom | head -c 20 >"${RMQ_DIR}/home/.erlang.cookie"
+      head -c 20 /dev/urandom | od -An -tx1 | tr -dc '0-9a-f' | tr '0-9a-f' 'A-P' \
+        >"${RMQ_DIR}/home/.erlang.cookie"
     )
   fi
   chmod 400 "${RMQ_DIR}/home/.erlang.cookie"
@@ -143,6 +144,11 @@ cmd_status() {
   return 3
 }
 
+# Asks epmd itself (a bare TCP probe makes it log "partial packet").
+epmd_ready() {
+  "$(epmd_bin)" -port "${RMQ_EPMD_PORT}" -names >/dev/null 2>&1
+}
+
 start_epmd() {
   local pid bin
   if pid="$(epmd_pid)"; then
@@ -153,10 +159,11 @@ start_epmd() {
     die "epmd port ${BROKER_HOST}:${RMQ_EPMD_PORT} is in use by a process this script did not start (set BROADWAY_RABBITMQ_EPMD_PORT)"
   fi
   bin="$(epmd_bin)" || die "epmd not found; run: $0 install"
+  rotate_log "${RMQ_EPMD_LOG}"
   spawn_detached "${RMQ_EPMD_LOG}" "${bin}" -address "${BROKER_HOST}" -port "${RMQ_EPMD_PORT}"
   pid="${SPAWNED_PID}"
   printf '%s\n' "${pid}" >"${RMQ_EPMD_PIDFILE}"
-  if ! wait_until 15 "${pid}" port_open "${RMQ_EPMD_PORT}"; then
+  if ! wait_until 15 "${pid}" epmd_ready; then
     show_log_tail "${RMQ_EPMD_LOG}"
     terminate_pid "${pid}" 5 || true
     rm -f "${RMQ_EPMD_PIDFILE}"
@@ -207,7 +214,8 @@ do_start() {
   rmq_write_config
   rmq_export_env
   start_epmd
-  printf '\n=== %s starting node %s on %s:%s\n' "$(date -Is)" "${RMQ_NODENAME}" "${BROKER_HOST}" "${RMQ_PORT}" >>"${RMQ_LOG}"
+  rotate_log "${RMQ_LOG}"
+  printf '=== %s starting node %s on %s:%s\n' "$(date -Is)" "${RMQ_NODENAME}" "${BROKER_HOST}" "${RMQ_PORT}" >>"${RMQ_LOG}"
   spawn_detached "${RMQ_LOG}" "${sbin}/rabbitmq-server"
   pid="${SPAWNED_PID}"
   printf '%s\n' "${pid}" >"${RMQ_PIDFILE}"

@@ -56,6 +56,7 @@ cmd_status() {
 }
 
 cmd_start() {
+  take_lock "${SQS_DIR}/.lock"
   local pid t0
   if pid="$(pidfile_live "${SQS_PIDFILE}" "${SQS_PATTERN}")"; then
     if sqs_ready; then
@@ -71,7 +72,8 @@ cmd_start() {
   [[ -x "$(moto_bin)" ]] || die "moto_server not installed; run: $0 install"
   mkdir -p "${SQS_DIR}"
   t0="$(now_ms)"
-  printf '\n=== %s starting moto_server on %s:%s\n' "$(date -Is)" "${BROKER_HOST}" "${SQS_PORT}" >>"${SQS_LOG}"
+  rotate_log "${SQS_LOG}"
+  printf '=== %s starting moto_server on %s:%s\n' "$(date -Is)" "${BROKER_HOST}" "${SQS_PORT}" >>"${SQS_LOG}"
   # PYTHONUNBUFFERED so the log is useful if it fails to start.
   spawn_detached "${SQS_LOG}" env PYTHONUNBUFFERED=1 \
     "$(moto_bin)" -H "${BROKER_HOST}" -p "${SQS_PORT}"
@@ -87,6 +89,7 @@ cmd_start() {
 }
 
 cmd_stop() {
+  take_lock "${SQS_DIR}/.lock"
   local pid
   if pid="$(pidfile_live "${SQS_PIDFILE}" "${SQS_PATTERN}")"; then
     log "stopping pid ${pid}"
@@ -99,6 +102,7 @@ cmd_stop() {
 }
 
 cmd_restart() {
+  take_lock "${SQS_DIR}/.lock"
   cmd_stop
   cmd_start
 }
