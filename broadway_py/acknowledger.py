@@ -35,18 +35,23 @@ def group_acks(successful: Sequence[Message], failed: Sequence[Message]) -> list
     first = successful[0] if successful else (failed[0] if failed else None)
     if first is None:
         return []
-    acker, ref = first.acknowledger, first.ack_ref
     # Fast path: one producer, one ref (the common case) needs no dictionary.
-    if all(m.acknowledger is acker and m.ack_ref == ref for m in successful) and all(
-        m.acknowledger is acker and m.ack_ref == ref for m in failed
-    ):
-        return [(acker, ref, list(successful), list(failed))]
+    if _share_one_group(first, successful) and _share_one_group(first, failed):
+        return [(first.acknowledger, first.ack_ref, list(successful), list(failed))]
     groups: dict[tuple[int, Hashable], AckGroup] = {}
     for m in successful:
         _group_of(groups, m)[2].append(m)
     for m in failed:
         _group_of(groups, m)[3].append(m)
     return list(groups.values())
+
+
+def _share_one_group(first: Message, messages: Sequence[Message]) -> bool:
+    acker, ref = first.acknowledger, first.ack_ref
+    for m in messages:  # noqa: SIM110 - a plain loop is quicker than all() here
+        if m.acknowledger is not acker or m.ack_ref != ref:
+            return False
+    return True
 
 
 def _group_of(groups: dict[tuple[int, Hashable], AckGroup], message: Message) -> AckGroup:

@@ -58,7 +58,6 @@ class Message:
         "decision",
         "holder",
         "metadata",
-        "received_at",
         "status",
     )
 
@@ -83,10 +82,8 @@ class Message:
         self.batch_key: Hashable = None
         self.batch_mode: BatchMode = "bulk"
         self.decision: Decision | None = None
-        # Runtime bookkeeping, owned by the pipeline: which stage group is
-        # responsible for the message, and when the pipeline received it.
+        # Owned by the pipeline: the stage group responsible for the message.
         self.holder: int = 0
-        self.received_at: float = 0.0
 
     def failed(self, reason: str | BaseException) -> Message:
         """Mark the message failed; the retry policy decides what happens next."""

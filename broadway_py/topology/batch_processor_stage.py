@@ -35,8 +35,8 @@ async def run_batch_processor(inbox: Channel[Batch], context: StageContext) -> N
                 for message in messages:
                     message.failed(error)
         duration = time.perf_counter() - started
-        successful = [m for m in messages if m.status.ok]
-        failed = [m for m in messages if not m.status.ok] if len(successful) < len(messages) else []
+        failed = [m for m in messages if not m.status.ok]
+        successful = [m for m in messages if m.status.ok] if failed else messages
         await finish(successful, failed, "batcher")
         if telemetry.enabled:
             telemetry.emit(

@@ -58,6 +58,26 @@ class BatchAccumulator:
 
     def add(self, messages: Iterable[Message], now: float) -> list[Batch]:
         """Add messages; returns the batches that closed."""
+        if self.partition_by is not None or self.max_bytes is not None:
+            return self._add_each(messages, now)
+        # Fast path: no lanes, no byte limit; only the count and flush mode close.
+        closed: list[Batch] = []
+        opened = self._open
+        size = self.batch_size
+        for message in messages:
+            key = (0, message.batch_key)
+            batch = opened.get(key)
+            if batch is None:
+                batch = opened[key] = self._start(key, now)
+            batch_messages = batch.messages
+            batch_messages.append(message)
+            if len(batch_messages) >= size:
+                closed.append(self._close(key, "size"))
+            elif message.batch_mode == "flush":
+                closed.append(self._close(key, "flush"))
+        return closed
+
+    def _add_each(self, messages: Iterable[Message], now: float) -> list[Batch]:
         closed: list[Batch] = []
         opened = self._open
         size = self.batch_size

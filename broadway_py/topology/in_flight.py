@@ -9,7 +9,9 @@ here and handed back to the broker.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Sequence
+from itertools import repeat
 
 from broadway_py.message import Message
 
@@ -18,30 +20,27 @@ class InFlight:
     __slots__ = ("_messages",)
 
     def __init__(self) -> None:
-        # A dict keeps insertion order: its first key is the oldest message.
-        self._messages: dict[Message, None] = {}
+        # Message -> when it was received. A dict keeps insertion order, so its
+        # first value is the oldest message's.
+        self._messages: dict[Message, float] = {}
 
     def __len__(self) -> int:
         return len(self._messages)
 
     def add(self, messages: Iterable[Message], now: float) -> None:
-        held = self._messages
-        for message in messages:
-            message.holder = 0
-            message.received_at = now
-            held[message] = None
+        """Register new messages (their ``holder`` starts at 0, the producers)."""
+        self._messages.update(dict.fromkeys(messages, now))
 
-    def remove(self, messages: Iterable[Message]) -> None:
-        held = self._messages
-        for message in messages:
-            held.pop(message, None)
+    def remove(self, messages: Sequence[Message]) -> None:
+        # map() runs the pops at C speed; the deque throws the results away.
+        deque(map(self._messages.pop, messages, repeat(None, len(messages))), maxlen=0)
 
     def replace(self, old: Message, new: Message) -> None:
         """A handler returned a different Message object for ``old``."""
-        if self._messages.pop(old, 0) is None:
+        received_at = self._messages.pop(old, None)
+        if received_at is not None:
             new.holder = old.holder
-            new.received_at = old.received_at
-            self._messages[new] = None
+            self._messages[new] = received_at
 
     def take_held_from(self, group: int) -> list[Message]:
         """Remove and return the messages held by stage group ``group`` or later."""
@@ -50,4 +49,4 @@ class InFlight:
         return taken
 
     def oldest_received_at(self) -> float | None:
-        return next(iter(self._messages)).received_at if self._messages else None
+        return next(iter(self._messages.values())) if self._messages else None

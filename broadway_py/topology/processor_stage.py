@@ -70,6 +70,7 @@ async def _handle(chunk: list[Message], context: StageContext, timed: bool) -> R
     durations: list[float] = []
     clock = time.perf_counter
     in_flight = context.in_flight
+    default_batcher = context.default_batcher
     for message in chunk:
         started = clock() if timed else 0.0
         try:
@@ -83,7 +84,20 @@ async def _handle(chunk: list[Message], context: StageContext, timed: bool) -> R
             result = message.failed(error)
         if timed:
             durations.append(clock() - started)
-        _route(result, context, successful, failed, to_batchers)
+        # Routing, inlined: this loop is the hot path.
+        if not result.status.ok:
+            failed.append(result)
+            continue
+        name = result.batcher or default_batcher
+        if name is None:
+            successful.append(result)
+            continue
+        bucket = to_batchers.get(name)
+        if bucket is None:
+            bucket = _open_bucket(name, result, context, to_batchers, failed)
+            if bucket is None:
+                continue
+        bucket.append(result)
     return successful, failed, to_batchers, tuple(durations)
 
 
@@ -109,31 +123,32 @@ def _handle_sync(
             result = message.failed(error)
         if timed:
             durations.append(clock() - started)
-        _route(result, context, successful, failed, to_batchers)
+        if not result.status.ok:
+            failed.append(result)
+            continue
+        name = result.batcher or context.default_batcher
+        if name is None:
+            successful.append(result)
+            continue
+        bucket = to_batchers.get(name) or _open_bucket(name, result, context, to_batchers, failed)
+        if bucket is not None:
+            bucket.append(result)
     return (successful, failed, to_batchers, tuple(durations)), replaced
 
 
-def _route(
+def _open_bucket(
+    name: str,
     message: Message,
     context: StageContext,
-    successful: list[Message],
-    failed: list[Message],
     to_batchers: dict[str, list[Message]],
-) -> None:
-    if not message.status.ok:
-        failed.append(message)
-        return
-    name = message.batcher or context.default_batcher
-    if name is None:
-        successful.append(message)
-        return
-    bucket = to_batchers.get(name)
-    if bucket is None:
-        if name not in context.batcher_inboxes:
-            known = ", ".join(sorted(context.batcher_inboxes)) or "none"
-            failed.append(
-                message.failed(f"put_batcher({name!r}): no such batcher (configured: {known})")
-            )
-            return
-        bucket = to_batchers[name] = []
-    bucket.append(message)
+    failed: list[Message],
+) -> list[Message] | None:
+    """The list for batcher ``name``; None (and ``message`` failed) if there is none."""
+    if name not in context.batcher_inboxes:
+        known = ", ".join(sorted(context.batcher_inboxes)) or "none"
+        reason = f"put_batcher({name!r}): no such batcher (configured: {known})"
+        failed.append(message.failed(reason))
+        return None
+    bucket: list[Message] = []
+    to_batchers[name] = bucket
+    return bucket

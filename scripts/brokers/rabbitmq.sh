@@ -70,6 +70,12 @@ rmq_export_env() {
   # is started and stopped by this script, by pid).
   export RABBITMQ_CTL_ERL_ARGS="-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}"
   export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-start_epmd false"
+  # Every erl started with this environment, including the helper VM that
+  # rabbitmqctl spawns to "ensure epmd", must not start a stray epmd either.
+  case " ${ERL_AFLAGS:-} " in
+    *" -start_epmd false "*) ;;
+    *) export ERL_AFLAGS="${ERL_AFLAGS:+${ERL_AFLAGS} }-start_epmd false" ;;
+  esac
   export RABBITMQ_CONF_ENV_FILE="${RMQ_DIR}/rabbitmq-env.conf"
   export RABBITMQ_CONFIG_FILE="${RMQ_DIR}/rabbitmq.conf"
   export RABBITMQ_ADVANCED_CONFIG_FILE="${RMQ_DIR}/advanced.config"
@@ -125,13 +131,18 @@ beam_pid() {
   pidfile_live "${RMQ_BEAM_PIDFILE}" "beam" 2>/dev/null
 }
 
+# node_pid -> the wrapper's pid, or the VM's if the wrapper is gone.
+node_pid() {
+  server_pid || beam_pid
+}
+
 epmd_pid() {
   pidfile_live "${RMQ_EPMD_PIDFILE}" "epmd" 2>/dev/null
 }
 
 cmd_status() {
   local pid beam=""
-  if pid="$(server_pid)"; then
+  if pid="$(node_pid)"; then
     beam="$(beam_pid || true)"
     if rmq_ready; then
       echo "rabbitmq: running (pid ${pid}${beam:+, beam ${beam}}) on ${BROKER_HOST}:${RMQ_PORT}"
@@ -198,7 +209,7 @@ stop_all() {
 
 do_start() {
   local pid sbin t0 port
-  if pid="$(server_pid)" && rmq_ready; then
+  if pid="$(node_pid)" && rmq_ready; then
     log "already running (pid ${pid}) on ${BROKER_HOST}:${RMQ_PORT}"
     return 0
   fi
@@ -249,7 +260,12 @@ cmd_restart() {
 }
 
 cmd_ctl() {
-  ctl_run "$@"
+  local rc=0
+  ctl_run "$@" || rc=$?
+  if ((rc != 0)) && ! epmd_pid >/dev/null; then
+    log "the node is not running (private epmd down): start it with $0 start"
+  fi
+  return "${rc}"
 }
 
 cmd_env() {

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark prints its rates and the ratio against a
+# baseline measured in the same command. --smoke: a few seconds each, for CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+export VENV
+smoke=()
+brokers_running=false
+for arg in "$@"; do
+  case "$arg" in
+    --smoke) smoke=(--smoke) ;;
+    --brokers-running) brokers_running=true ;;
+    *) echo "usage: $0 [--smoke] [--brokers-running]" >&2; exit 2 ;;
+  esac
+done
+if ! $brokers_running; then
+  scripts/brokers/all.sh install
+  trap 'scripts/brokers/all.sh stop || true' EXIT
+  scripts/brokers/all.sh start
+  eval "$(scripts/brokers/all.sh env)"
+fi
+for bench in memory_throughput memory_rss kafka_throughput rabbitmq_throughput sqs_throughput; do
+  if [ -f "bench/$bench.py" ]; then
+    printf '\n--- %s\n' "$bench"
+    "$VENV/bin/python" -m "bench.$bench" "${smoke[@]}"
+  fi
+done
