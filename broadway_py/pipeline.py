@@ -184,6 +184,8 @@ class Pipeline:
             self._context.draining = True
             for producer in self.producers:
                 producer.stop_fetching()
+            if self.rate_limiter is not None:
+                self.rate_limiter.close()
         try:
             await asyncio.wait_for(asyncio.shield(self._lifecycle), self.shutdown.drain_timeout)
         except TimeoutError:

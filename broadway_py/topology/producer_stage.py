@@ -31,6 +31,8 @@ async def run_producer(index: int, producer: Producer, context: StageContext) ->
             wanted, waited = await limiter.acquire(demand)
             if waited and telemetry.enabled:
                 telemetry.emit(RateLimiterWaited(waited))
+            if not wanted:
+                return  # the limiter was closed: draining
         messages = await producer.fetch(wanted)
         if limiter is not None and len(messages) < wanted:
             limiter.give_back(wanted - len(messages))

@@ -20,6 +20,8 @@ class RateLimiter:
         self._clock = clock
         self._left = allowed_messages
         self._resets_at: float | None = None
+        self._closed = False
+        self._sleepers: set[asyncio.Future[None]] = set()
 
     def _now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
@@ -37,16 +39,34 @@ class RateLimiter:
         return granted
 
     async def acquire(self, wanted: int) -> tuple[int, float]:
-        """Wait until at least one message is allowed; returns (granted, seconds waited)."""
+        """Wait until at least one message is allowed; returns (granted, seconds waited).
+
+        Returns ``(0, waited)`` once the limiter was closed (a drain began).
+        """
         waited = 0.0
-        while True:
+        loop = asyncio.get_running_loop()
+        while not self._closed:
             granted = self.try_acquire(wanted)
             if granted:
                 return granted, waited
             assert self._resets_at is not None
-            pause = max(self._resets_at - self._now(), 0.0)
-            waited += pause
-            await asyncio.sleep(pause)
+            sleeper = loop.create_future()
+            self._sleepers.add(sleeper)
+            timer = loop.call_later(max(self._resets_at - self._now(), 0.0), _wake, sleeper)
+            started = loop.time()
+            try:
+                await sleeper
+            finally:
+                timer.cancel()
+                self._sleepers.discard(sleeper)
+                waited += loop.time() - started
+        return 0, waited
+
+    def close(self) -> None:
+        """Grant nothing more and wake every waiting ``acquire``: the pipeline drains."""
+        self._closed = True
+        for sleeper in self._sleepers:
+            _wake(sleeper)
 
     def give_back(self, unused: int) -> None:
         """Return what was granted but not fetched, to this interval's allowance."""
@@ -60,3 +80,8 @@ class RateLimiter:
         if interval is not None:
             self.interval = interval
             self._resets_at = None
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -301,3 +301,22 @@ async def test_test_message_and_test_batch_return_acked_outcomes() -> None:
         assert bad.decision.kind == "dead_letter"
         batch = await asyncio.wait_for(p.test_batch(["a", "b", "bad"], batch_mode="flush"), 2)
         assert [m.status.ok for m in batch] == [True, True, False]
+
+
+async def test_a_drain_does_not_wait_out_the_rate_limit_interval() -> None:
+    generator = GeneratorProducer()
+    p = Pipeline(
+        "t",
+        lambda m: m,
+        ProducerOptions(generator),
+        ProcessorOptions(max_demand=10),
+        rate_limit=RateLimitOptions(allowed_messages=20, interval=3600),
+        shutdown=ShutdownOptions(drain_timeout=10),
+    )
+    await p.start()
+    await wait_until(lambda: generator.counts.acked == 20, 5, "the first interval's messages")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await p.stop()
+    assert loop.time() - started < 1
+    assert p.state == "stopped"

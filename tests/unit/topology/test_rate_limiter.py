@@ -37,3 +37,16 @@ def test_updates_apply_while_running() -> None:
     assert limiter.try_acquire(100) == 20
     clock.now = 4.0
     assert limiter.try_acquire(1) == 0
+
+
+async def test_close_wakes_a_waiting_acquire_with_nothing_granted() -> None:
+    import asyncio
+
+    limiter = RateLimiter(1, 3600)
+    assert await limiter.acquire(5) == (1, 0.0)
+    waiting = asyncio.create_task(limiter.acquire(5))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    limiter.close()
+    granted, _ = await asyncio.wait_for(waiting, 1)
+    assert granted == 0

@@ -1,0 +1,223 @@
+"""PipelineStats: plain counters kept up to date from a pipeline's telemetry.
+
+A telemetry subscriber that only adds integers: it is called once per chunk,
+batch or ack group, never per message, and never raises into the stage that
+emitted the event. The Prometheus collector, ``/readyz`` and ``/status`` all
+read from one PipelineStats, so they always agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from broadway_py.metrics.histogram import BATCH_SECONDS, BATCH_SIZES, MESSAGE_SECONDS, Buckets
+from broadway_py.telemetry import (
+    AckFailed,
+    AcksDropped,
+    BacklogReported,
+    BatchHandled,
+    Event,
+    MessagesAcked,
+    MessagesHandled,
+    MessagesReceived,
+    ProducerConnected,
+    RateLimiterWaited,
+    StageRestarted,
+)
+
+log = logging.getLogger("broadway_py.metrics")
+
+ACK_OUTCOMES = ("successful", "retried", "dead_lettered", "discarded")
+STAGE_GROUPS = ("producer", "processor", "batcher")
+
+
+@dataclass
+class Connection:
+    """What a producer last said about its connection."""
+
+    connected: bool
+    reason: str
+    since: float
+
+
+@dataclass
+class BatcherStats:
+    batches: int = 0
+    messages: int = 0
+    failed: int = 0
+    seconds: Buckets = field(default_factory=lambda: Buckets(BATCH_SECONDS))
+    sizes: Buckets = field(default_factory=lambda: Buckets(BATCH_SIZES))
+
+
+class PipelineStats:
+    """Counters fed by telemetry events; call it with each event.
+
+    ``clock`` (monotonic seconds) dates progress and backlog for the stall
+    check; ``wall_clock`` (unix seconds) dates the last ack for Prometheus.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.started_at_unix = wall_clock()
+        self.received = 0
+        self.processed_ok = 0
+        self.processed_failed = 0
+        self.acked = dict.fromkeys(ACK_OUTCOMES, 0)
+        self.acked_by_stage: dict[str, dict[str, int]] = {}
+        self.stages: dict[str, dict[str, int]] = {}
+        self.restarts = dict.fromkeys(STAGE_GROUPS, 0)
+        self.last_restart: str | None = None
+        self.rate_limiter_wait = 0.0
+        self.ack_failures = 0
+        self.last_ack_failure: str | None = None
+        self.acks_dropped = 0
+        self.last_progress_at: float | None = None
+        self.last_progress_unix: float | None = None
+        self.producers: dict[int | None, Connection] = {}
+        self.backlog: dict[str, int] = {}
+        self.backlog_since: float | None = None
+        self.message_seconds = Buckets(MESSAGE_SECONDS)
+        self.batchers: dict[str, BatcherStats] = {}
+        self._failing: set[type[Any]] = set()
+        self._dispatch: dict[type[Any], Callable[[Any], None]] = {
+            MessagesReceived: self._received,
+            MessagesHandled: self._handled,
+            BatchHandled: self._batch,
+            MessagesAcked: self._acked,
+            AckFailed: self._ack_failed,
+            AcksDropped: self._acks_dropped,
+            RateLimiterWaited: self._waited,
+            StageRestarted: self._restarted,
+            ProducerConnected: self._connected,
+            BacklogReported: self._backlog,
+        }
+
+    def __call__(self, event: Event) -> None:
+        handle = self._dispatch.get(type(event))
+        if handle is None:
+            return  # an event added to core after this exporter: ignore it
+        try:
+            handle(event)
+        except Exception:
+            # Never raise into the stage that emitted; log each kind of failure once.
+            if type(event) not in self._failing:
+                self._failing.add(type(event))
+                log.exception("metrics could not count %r (reported once per event type)", event)
+
+    # -- what readers ask --------------------------------------------------------
+
+    @property
+    def connected(self) -> bool | None:
+        """True when every producer that reported is connected; None before any report."""
+        if not self.producers:
+            return None
+        return all(c.connected for c in self.producers.values())
+
+    def disconnected_reasons(self) -> list[str]:
+        reasons = []
+        for key, connection in self.producers.items():
+            if not connection.connected:
+                who = "producer" if key is None else f"producer {key}"
+                reasons.append(f"{who}: {connection.reason or 'disconnected'}")
+        return reasons
+
+    @property
+    def backlog_total(self) -> int:
+        return sum(self.backlog.values())
+
+    def progress_age(self, now: float | None = None) -> float | None:
+        """Seconds since the last ack; None if nothing was acked yet."""
+        if self.last_progress_at is None:
+            return None
+        return max((self.clock() if now is None else now) - self.last_progress_at, 0.0)
+
+    def batcher(self, name: str) -> BatcherStats:
+        stats = self.batchers.get(name)
+        if stats is None:
+            stats = self.batchers[name] = BatcherStats()
+        return stats
+
+    # -- event handlers ------------------------------------------------------------
+
+    def _stage(self, name: str) -> dict[str, int]:
+        counters = self.stages.get(name)
+        if counters is None:
+            counters = self.stages[name] = {}
+        return counters
+
+    def _received(self, event: MessagesReceived) -> None:
+        self.received += event.count
+        counters = self._stage(f"producer_{event.producer}")
+        counters["received"] = counters.get("received", 0) + event.count
+
+    def _handled(self, event: MessagesHandled) -> None:
+        self.processed_ok += event.successful
+        self.processed_failed += event.failed
+        counters = self._stage(f"processor_{event.processor}")
+        counters["ok"] = counters.get("ok", 0) + event.successful
+        counters["failed"] = counters.get("failed", 0) + event.failed
+        if event.durations:
+            self.message_seconds.observe_many(event.durations)
+
+    def _batch(self, event: BatchHandled) -> None:
+        stats = self.batcher(event.batcher)
+        stats.batches += 1
+        stats.messages += event.size
+        stats.failed += event.failed
+        stats.seconds.observe(event.duration)
+        stats.sizes.observe(event.size)
+
+    def _acked(self, event: MessagesAcked) -> None:
+        counts = (event.successful, event.retried, event.dead_lettered, event.discarded)
+        acked = self.acked
+        per_stage = self.acked_by_stage.get(event.stage)
+        if per_stage is None:
+            per_stage = self.acked_by_stage[event.stage] = dict.fromkeys(ACK_OUTCOMES, 0)
+        for outcome, count in zip(ACK_OUTCOMES, counts, strict=True):
+            acked[outcome] += count
+            per_stage[outcome] += count
+        if any(counts):
+            self.last_progress_at = self.clock()
+            self.last_progress_unix = self.wall_clock()
+
+    def _ack_failed(self, event: AckFailed) -> None:
+        self.ack_failures += 1
+        self.last_ack_failure = f"{event.stage}: {event.error}"
+
+    def _acks_dropped(self, event: AcksDropped) -> None:
+        self.acks_dropped += event.count
+
+    def _waited(self, event: RateLimiterWaited) -> None:
+        self.rate_limiter_wait += event.seconds
+
+    def _restarted(self, event: StageRestarted) -> None:
+        self.restarts[event.group] = self.restarts.get(event.group, 0) + 1
+        self.last_restart = event.reason
+        counters = self._stage(event.stage)
+        counters["restarts"] = counters.get("restarts", 0) + 1
+
+    def _connected(self, event: ProducerConnected) -> None:
+        # Events carry no producer index today; if core adds one, track each producer.
+        key: int | None = getattr(event, "producer", None)
+        current = self.producers.get(key)
+        if current is None or current.connected != event.connected:
+            self.producers[key] = Connection(event.connected, event.reason, self.clock())
+        else:
+            current.reason = event.reason
+
+    def _backlog(self, event: BacklogReported) -> None:
+        self.backlog[event.source] = max(event.messages, 0)
+        if self.backlog_total > 0:
+            if self.backlog_since is None:
+                self.backlog_since = self.clock()
+        else:
+            self.backlog_since = None
