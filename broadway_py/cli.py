@@ -1,19 +1,140 @@
-"""The ``broadway-py`` command. Parses arguments and calls the library; no logic."""
+"""The ``broadway-py`` command. Parses arguments and calls the library; no logic.
+
+Exit codes: 0 done (a drain completed, or a finite pipeline finished);
+1 the pipeline failed or could not start; 2 bad command-line usage;
+78 a config problem (printed as ``file:line:col: message`` lines).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TextIO
 
 import broadway_py
+from broadway_py.config import (
+    BadOverride,
+    ConfigFileError,
+    LoadedConfig,
+    Override,
+    configure_logging,
+    echo_yaml,
+    graph_dot,
+    graph_text,
+    load_pipeline,
+    parse_set,
+)
+from broadway_py.errors import BroadwayError, PipelineFailed
+from broadway_py.pipeline import Pipeline
+
+EX_OK = 0
+EX_FAILED = 1
+EX_USAGE = 2
+EX_CONFIG = 78
+
+_EPILOG = """\
+examples:
+  broadway-py run config/demo.yaml --progress 1
+  broadway-py run pipeline.yaml --http-port 9400 --set processors.concurrency=8
+  broadway-py validate config/*.yaml
+  broadway-py echo pipeline.yaml --set logging.level=debug
+  broadway-py graph --dot pipeline.yaml | dot -Tsvg > pipeline.svg
+
+exit codes: 0 ok, 1 the pipeline failed, 2 usage, 78 config error.
+docs: docs/cli.md and docs/configuration.md
+"""
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a config value, e.g. --set processors.concurrency=8 "
+        "(repeatable; the value is read as YAML: 8, true, null, [a, b])",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="broadway-py", description="Run and inspect broadway_py pipelines."
+        prog="broadway-py",
+        description="Run and inspect broadway_py pipelines described by YAML files.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run a pipeline until it finishes or receives SIGTERM / SIGINT",
+        description="Run the pipeline FILE describes. The HTTP port (/metrics, /healthz, "
+        "/readyz, /status) starts first; SIGTERM or SIGINT drains the pipeline "
+        "(bounded by shutdown.drain_timeout) and exits 0.",
+    )
+    run.add_argument("file", metavar="FILE", help="the pipeline file (YAML)")
+    run.add_argument(
+        "--http-port", type=_port, metavar="N", help="listen on port N (overrides http.port)"
+    )
+    run.add_argument(
+        "--progress",
+        type=_seconds,
+        metavar="SECONDS",
+        help="log a progress line every SECONDS (overrides logging.progress_interval)",
+    )
+    _add_set(run)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check pipeline files without running them",
+        description="Check each FILE: YAML, schema, environment variables, handler imports "
+        "and the topology. Prints 'FILE: ok' per valid file; exits 78 if any is not.",
+    )
+    validate.add_argument("files", metavar="FILE", nargs="+", help="pipeline files")
+    _add_set(validate)
+
+    echo = commands.add_parser(
+        "echo",
+        help="print the resolved config (secrets redacted)",
+        description="Print FILE as the pipeline will see it: variables interpolated, "
+        "overrides applied, defaults filled in, secrets redacted.",
+    )
+    echo.add_argument("file", metavar="FILE", help="the pipeline file (YAML)")
+    _add_set(echo)
+
+    graph = commands.add_parser(
+        "graph",
+        help="print the topology (text, or Graphviz DOT with --dot)",
+        description="Print the stages of the pipeline FILE describes.",
+    )
+    graph.add_argument("file", metavar="FILE", help="the pipeline file (YAML)")
+    graph.add_argument("--dot", action="store_true", help="print Graphviz DOT")
+    _add_set(graph)
+
     commands.add_parser("version", help="print the version", description="Print the version.")
     return parser
 
@@ -21,8 +142,98 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
-    if arguments.command == "version":
-        print(f"broadway-py {broadway_py.__version__}")
-        return 0
-    parser.print_help(sys.stderr)
-    return 2
+    command = arguments.command
+    if command is None:
+        parser.print_help(sys.stderr)
+        return EX_USAGE
+    if command == "version":
+        print(f"broadway-py {broadway_py.__version__} (Python {platform.python_version()})")
+        return EX_OK
+    try:
+        overrides = [parse_set(text) for text in arguments.sets]
+    except BadOverride as error:
+        parser.error(str(error))
+    if command == "run":
+        if arguments.http_port is not None:
+            port = arguments.http_port
+            overrides.append(Override(("http", "port"), port, f"--http-port {port}"))
+        if arguments.progress is not None:
+            overrides.append(
+                Override(
+                    ("logging", "progress_interval"),
+                    arguments.progress,
+                    f"--progress {arguments.progress:g}",
+                )
+            )
+        return _run(arguments.file, overrides)
+    if command == "validate":
+        return _validate(arguments.files, overrides)
+    if command == "echo":
+        return _show(arguments.file, overrides, lambda loaded, _: echo_yaml(loaded))
+    if command == "graph":
+        render = graph_dot if arguments.dot else graph_text
+        return _show(arguments.file, overrides, render)
+    parser.error(f"unknown command {command!r}")
+
+
+def _print_problems(error: ConfigFileError, stream: TextIO | None = None) -> None:
+    out = stream or sys.stderr
+    for problem in error.problems:
+        print(problem, file=out)
+
+
+def _run(file: str, overrides: list[Override]) -> int:
+    try:
+        loaded, pipeline = load_pipeline(file, overrides)
+    except ConfigFileError as error:
+        _print_problems(error)
+        return EX_CONFIG
+    from broadway_py.config.service import run_service  # loads aiohttp: only to run
+
+    settings = loaded.spec.logging
+    configure_logging(settings.level, settings.format, settings.payloads, settings.loggers)
+    try:
+        asyncio.run(run_service(loaded, pipeline))
+    except PipelineFailed as error:
+        print(f"broadway-py: pipeline {pipeline.name!r} failed: {error}", file=sys.stderr)
+        return EX_FAILED
+    except BroadwayError as error:
+        print(f"broadway-py: pipeline {pipeline.name!r} could not run: {error}", file=sys.stderr)
+        return EX_FAILED
+    except KeyboardInterrupt:
+        return 128 + 2
+    return EX_OK
+
+
+def _validate(files: Sequence[str], overrides: list[Override]) -> int:
+    status = EX_OK
+    for file in files:
+        try:
+            loaded, _ = load_pipeline(file, overrides)
+        except ConfigFileError as error:
+            _print_problems(error)
+            status = EX_CONFIG
+            continue
+        spec = loaded.spec
+        print(
+            f"{file}: ok (pipeline {spec.name!r}: {loaded.producer_type} producer, "
+            f"{_count(spec.processors.concurrency, 'processor')}, "
+            f"{_count(len(spec.batchers), 'batcher')})"
+        )
+    return status
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _show(
+    file: str, overrides: list[Override], render: Callable[[LoadedConfig, Pipeline], str]
+) -> int:
+    try:
+        loaded, pipeline = load_pipeline(file, overrides)
+    except ConfigFileError as error:
+        _print_problems(error)
+        return EX_CONFIG
+    sys.stdout.write(render(loaded, pipeline))
+    return EX_OK

@@ -1,0 +1,226 @@
+"""Resolving ``package.module:attribute`` references: handler, transformer, keys, exceptions.
+
+Modules are imported from the config file's folder first, then the working
+directory, then the installed packages. Every failure is a short sentence
+(``cannot import module 'orders': no module named 'orders' ...``) that the
+loader reports at the position of the reference in the file.
+"""
+
+from __future__ import annotations
+
+import builtins
+import difflib
+import importlib
+import inspect
+import os
+import re
+import sys
+import sysconfig
+import traceback
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+from broadway_py.handler import Handler
+from broadway_py.message import Message
+
+_NOT_USER_CODE = (
+    "<frozen",
+    *{sysconfig.get_path(p) for p in ("stdlib", "platstdlib", "purelib", "platlib")},
+)
+_REFERENCE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
+METADATA_PREFIX = "metadata."
+
+
+class UnresolvedReference(Exception):
+    """A reference that cannot be resolved; the message says why."""
+
+
+def add_search_paths(folders: Sequence[str]) -> None:
+    """Put ``folders`` first on sys.path (once each), in the given order."""
+    for folder in reversed(folders):
+        folder = os.path.abspath(folder)
+        if folder in sys.path:
+            sys.path.remove(folder)
+        sys.path.insert(0, folder)
+
+
+def import_reference(reference: str) -> Any:
+    """The object named by ``package.module:attribute``."""
+    if not _REFERENCE.match(reference):
+        raise UnresolvedReference(
+            f"{reference!r} is not an import path: expected package.module:attribute "
+            "(e.g. my_handlers:handle)"
+        )
+    module_name, _, attribute = reference.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        missing = error.name or ""
+        if missing == module_name or module_name.startswith(missing + "."):
+            raise UnresolvedReference(
+                f"cannot import {reference!r}: no module named {missing!r} (looked in the "
+                f"config file's folder, the working directory {os.getcwd()} and the "
+                "installed packages)"
+            ) from None
+        raise UnresolvedReference(_import_failure(reference, error)) from None
+    except (Exception, SystemExit) as error:
+        raise UnresolvedReference(_import_failure(reference, error)) from None
+    found: Any = module
+    walked = module_name
+    for part in attribute.split("."):
+        if not hasattr(found, part):
+            names = [n for n in dir(found) if not n.startswith("_")]
+            close = difflib.get_close_matches(part, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UnresolvedReference(f"{walked!r} has no attribute {part!r}{hint}")
+        found = getattr(found, part)
+        walked = f"{walked}:{part}" if walked == module_name else f"{walked}.{part}"
+    return found
+
+
+def _import_failure(reference: str, error: BaseException) -> str:
+    where = ""
+    if isinstance(error, SyntaxError) and error.filename:
+        where = f" ({error.filename}, line {error.lineno})"
+        detail = f"SyntaxError: {error.msg}"
+    else:
+        frames = traceback.extract_tb(error.__traceback__)[1:]  # [0] is import_module here
+        user = [f for f in frames if not f.filename.startswith(_NOT_USER_CODE)]
+        if user or frames:
+            frame = (user or frames)[-1]
+            where = f" ({frame.filename}, line {frame.lineno})"
+        detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return f"importing {reference!r} failed: {detail}{where}"
+
+
+def _accepts(function: Callable[..., Any], count: int) -> bool | None:
+    """Whether ``function`` can be called with ``count`` positional arguments (None: unknown)."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(*([None] * count))
+    except TypeError:
+        return False
+    return True
+
+
+def _signature(function: Callable[..., Any]) -> str:
+    try:
+        return str(inspect.signature(function))
+    except (TypeError, ValueError):
+        return "(?)"
+
+
+_CALLBACKS = {
+    "handle_message": (1, "(message)"),
+    "prepare_messages": (1, "(messages)"),
+    "handle_batch": (3, "(batcher, messages, info)"),
+    "handle_failed": (1, "(messages)"),
+}
+
+
+def resolve_handler(reference: str) -> Handler | Callable[[Message], Any]:
+    """A handler: a function of one message, a Handler subclass (made with no args) or instance."""
+    found = import_reference(reference)
+    if isinstance(found, type):
+        if not issubclass(found, Handler):
+            raise UnresolvedReference(
+                f"{reference!r} is a class but not a subclass of broadway_py.Handler; "
+                "name a Handler subclass or a function of one message"
+            )
+        try:
+            found = found()
+        except Exception as error:
+            raise UnresolvedReference(
+                f"cannot create {found.__name__}() with no arguments: "
+                f"{type(error).__name__}: {error}"
+            ) from None
+    if isinstance(found, Handler):
+        _check_callbacks(reference, found)
+        return found
+    if not callable(found):
+        raise UnresolvedReference(
+            f"{reference!r} is a {type(found).__name__}, not a function or a Handler subclass"
+        )
+    if _accepts(found, 1) is False:
+        raise UnresolvedReference(
+            f"{reference!r} must take one argument (the message), "
+            f"but its signature is {_signature(found)}"
+        )
+    return found  # type: ignore[no-any-return]
+
+
+def _check_callbacks(reference: str, handler: Handler) -> None:
+    kind = type(handler)
+    if kind.handle_message is Handler.handle_message:
+        raise UnresolvedReference(f"{kind.__name__} ({reference!r}) must define handle_message")
+    for name, (count, expected) in _CALLBACKS.items():
+        if getattr(kind, name) is getattr(Handler, name):
+            continue
+        method = getattr(handler, name)
+        if not callable(method):
+            raise UnresolvedReference(f"{kind.__name__}.{name} must be a method")
+        if _accepts(method, count) is False:
+            raise UnresolvedReference(
+                f"{kind.__name__}.{name} must take {expected}, "
+                f"but its signature is {_signature(method)}"
+            )
+
+
+def resolve_function(reference: str, what: str) -> Callable[[Message], Any]:
+    """A function of one message (a transformer, a partition key)."""
+    found = import_reference(reference)
+    if not callable(found) or isinstance(found, type):
+        raise UnresolvedReference(
+            f"{what} {reference!r} must be a function of one message, "
+            f"not a {'class' if isinstance(found, type) else type(found).__name__}"
+        )
+    if _accepts(found, 1) is False:
+        raise UnresolvedReference(
+            f"{what} {reference!r} must take one argument (the message), "
+            f"but its signature is {_signature(found)}"
+        )
+    return found  # type: ignore[no-any-return]
+
+
+def resolve_partition(reference: str) -> Callable[[Message], Hashable]:
+    """``metadata.<key>`` (that metadata field) or a function of one message."""
+    if reference.startswith(METADATA_PREFIX):
+        key = reference[len(METADATA_PREFIX) :]
+        if not key:
+            raise UnresolvedReference("write metadata.<key>, e.g. metadata.customer_id")
+        return metadata_key(key)
+    if ":" not in reference:
+        raise UnresolvedReference(
+            f"partition_by {reference!r} must be metadata.<key> or package.module:function"
+        )
+    return resolve_function(reference, "partition_by")
+
+
+def metadata_key(key: str) -> Callable[[Message], Hashable]:
+    def partition(message: Message) -> Hashable:
+        return message.metadata.get(key)
+
+    partition.__qualname__ = partition.__name__ = f"{METADATA_PREFIX}{key}"
+    return partition
+
+
+def resolve_exception(reference: str) -> type[BaseException]:
+    """``package.module:Class`` or a built-in exception name (``ValueError``)."""
+    if ":" in reference:
+        found = import_reference(reference)
+    else:
+        found = getattr(builtins, reference, None)
+        if found is None:
+            names = [n for n in dir(builtins) if n[:1].isupper()]
+            close = difflib.get_close_matches(reference, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UnresolvedReference(
+                f"{reference!r} is not a built-in exception{hint}; "
+                "name others as package.module:Class"
+            )
+    if not (isinstance(found, type) and issubclass(found, BaseException)):
+        raise UnresolvedReference(f"{reference!r} is not an exception class")
+    return found

@@ -1,0 +1,83 @@
+"""Runs a built pipeline as a service: HTTP port first, then the pipeline, until drained.
+
+The order matters: logging is installed by the caller first; the HTTP server
+starts before the pipeline, so /healthz and /readyz answer (not ready) while a
+broker is still unreachable; ``pipeline.run()`` installs the SIGTERM / SIGINT
+drain; the server closes last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from broadway_py.config.loader import LoadedConfig
+from broadway_py.config.progress import Progress
+from broadway_py.errors import BroadwayError
+from broadway_py.metrics import Server, serve
+from broadway_py.pipeline import Pipeline
+from broadway_py.telemetry import Event, PipelineStateChanged
+
+log = logging.getLogger("broadway_py.service")
+
+
+class ServiceError(BroadwayError):
+    """The service could not start (e.g. its HTTP port is taken)."""
+
+
+async def run_service(loaded: LoadedConfig, pipeline: Pipeline) -> None:
+    """Serve HTTP, run the pipeline until it stops or drains, then close.
+
+    Raises PipelineFailed when the supervisor gives up, ServiceError when the
+    HTTP port cannot be bound, and the connectors' errors (wrong credentials, a
+    missing queue) from the start.
+    """
+    spec = loaded.spec
+    http = spec.http
+    interval = spec.logging.progress_interval
+    server: Server | None = None
+    progress = Progress(pipeline) if interval else None
+    ticker: asyncio.Task[None] | None = None
+    loop = asyncio.get_running_loop()
+
+    def on_state(event: Event) -> None:
+        if isinstance(event, PipelineStateChanged) and event.state == "running":
+            # Logged on the next loop turn: by then run() has installed the signal handlers.
+            loop.call_soon(log.info, "pipeline %r is running", pipeline.name)
+
+    unsubscribe = pipeline.telemetry.subscribe(on_state)
+    try:
+        if http.enabled:
+            try:
+                server = await serve(
+                    pipeline,
+                    host=http.host,
+                    port=http.port,
+                    stall_window=http.stall_window,
+                    admin=http.admin,
+                )
+            except OSError as error:
+                raise ServiceError(error.strerror or str(error)) from None
+        if progress is not None and interval:
+            ticker = asyncio.create_task(progress.run(interval), name="broadway:progress")
+        log.info(
+            "starting pipeline %r (%s producer, %d processors, batchers: %s)",
+            pipeline.name,
+            loaded.producer_type,
+            spec.processors.concurrency,
+            ", ".join(spec.batchers) or "none",
+        )
+        await pipeline.run()
+        log.info("pipeline %r stopped", pipeline.name)
+    finally:
+        unsubscribe()
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+        if progress is not None:
+            progress.report(final=True)
+            progress.close()
+        if server is not None:
+            await server.close()

@@ -1,0 +1,232 @@
+"""``broadway-py`` in a subprocess: exit codes, no tracebacks, finishing and draining.
+
+(The /metrics and /readyz checks of a running service are in test_metrics_subprocess.py
+and test_http.py.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+DRAIN_TIMEOUT = 10.0
+ENV = {k: v for k, v in os.environ.items() if k != "PORT"}
+
+HANDLER = """
+import asyncio
+
+from broadway_py import Handler
+
+
+class Slow(Handler):
+    async def handle_message(self, message):
+        await asyncio.sleep(0.05)
+        return message.put_batcher("db")
+
+    def handle_batch(self, batcher, messages, info):
+        return messages
+
+
+def handle(message):
+    return message
+"""
+
+
+class Run:
+    """A ``python -m broadway_py`` process with its stderr in a file."""
+
+    def __init__(self, process: asyncio.subprocess.Process, log: Path) -> None:
+        self.process = process
+        self.log = log
+
+    def err(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+async def start(folder: Path, *arguments: str) -> Run:
+    log = folder / f"stderr-{time.monotonic_ns()}.log"
+    with log.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "broadway_py",
+            *arguments,
+            cwd=folder,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=sink,
+            env={**ENV, "PYTHONUNBUFFERED": "1"},
+        )
+    return Run(process, log)
+
+
+async def finish(run: Run, timeout: float = 60) -> tuple[int, str, str]:
+    out, _ = await asyncio.wait_for(run.process.communicate(), timeout)
+    assert run.process.returncode is not None
+    return run.process.returncode, out.decode(), run.err()
+
+
+def in_flight(run: Run) -> int:
+    """Messages in flight in the last progress line (JSON logs); 0 before the first."""
+    records = [json.loads(line) for line in run.err().splitlines() if line.startswith("{")]
+    progress = [r for r in records if r["message"].startswith("progress:")]
+    return int(progress[-1]["in_flight"]) if progress else 0
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "cli_test_handlers.py").write_text(textwrap.dedent(HANDLER))
+    return tmp_path
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+async def test_config_errors_exit_78_without_a_traceback(folder: Path) -> None:
+    write(
+        folder,
+        "bad.yaml",
+        """
+        name: bad
+        handler: cli_test_handlers:missing
+        producer:
+          generator: {count: ten}
+        processors:
+          workers: 2
+        http:
+          port: ${PORT}
+        """,
+    )
+    expected = [
+        "bad.yaml:2:10: handler: 'cli_test_handlers' has no attribute 'missing'",
+        "bad.yaml:4:22: producer.generator.count: should be a valid integer, unable to parse "
+        "string as an integer, not 'ten'",
+        "bad.yaml:6:3: processors: unknown key 'workers' (expected one of: concurrency, "
+        "max_demand, min_demand, partition_by, executor)",
+        "bad.yaml:8:9: http.port: environment variable PORT is not set (give it a default "
+        "with ${PORT:default})",
+    ]
+    for command in ("run", "validate", "echo", "graph"):
+        code, out, err = await finish(await start(folder, command, "bad.yaml"))
+        assert (command, code) == (command, 78)
+        assert out == ""
+        assert err.splitlines() == expected, command
+        assert "Traceback" not in err
+
+
+async def test_syntax_error_and_missing_file(folder: Path) -> None:
+    write(folder, "syntax.yaml", "name: x\nproducer: [a\n")
+    code, out, err = await finish(await start(folder, "validate", "syntax.yaml", "none.yaml"))
+    assert (code, out) == (78, "")
+    assert err.splitlines() == [
+        "syntax.yaml:3:1: YAML syntax error: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence at line 2)",
+        "none.yaml: no such file",
+    ]
+    assert "Traceback" not in err
+
+
+async def test_validate_the_examples(folder: Path) -> None:
+    examples = sorted(str(p) for p in (ROOT / "config").glob("*.yaml"))
+    code, out, err = await finish(await start(folder, "validate", *examples))
+    assert (code, err) == (0, "")
+    assert len(out.splitlines()) == len(examples)
+    assert all(line.split(": ok (")[0] in examples for line in out.splitlines())
+
+
+async def test_run_a_finite_pipeline_to_the_end(folder: Path) -> None:
+    write(
+        folder,
+        "finite.yaml",
+        """
+        name: finite
+        handler: cli_test_handlers:handle
+        producer:
+          generator: {count: 5000}
+        http: {port: 0}
+        """,
+    )
+    run = await start(
+        folder, "run", "finite.yaml", "--progress", "30", "--set", "processors.concurrency=2"
+    )
+    code, _, err = await finish(run)
+    assert code == 0, err
+    assert "received 5000, acked ok 5000 / retried 0 / dead-lettered 0 / discarded 0" in err
+    assert "starting pipeline 'finite' (generator producer, 2 processors, batchers: none)" in err
+
+
+async def test_sigterm_drains_in_flight_messages_and_exits_0(folder: Path) -> None:
+    write(
+        folder,
+        "endless.yaml",
+        f"""
+        name: endless
+        handler: cli_test_handlers:Slow
+        producer:
+          generator: {{rate: 400}}
+        processors: {{concurrency: 4, max_demand: 5}}
+        batchers:
+          db: {{batch_size: 1000, batch_timeout: 60}}
+        shutdown: {{drain_timeout: {DRAIN_TIMEOUT}}}
+        http: {{port: 0}}
+        logging: {{format: json}}
+        """,
+    )
+    run = await start(folder, "run", "endless.yaml", "--progress", "0.2")
+    try:
+        # Running, with messages in flight in the processors and in the open batch.
+        await wait_until(lambda: in_flight(run) > 0, 30, "a progress line with messages in flight")
+        signalled = time.monotonic()
+        run.process.send_signal(signal.SIGTERM)
+        code, _, err = await finish(run, DRAIN_TIMEOUT + 20)
+    finally:
+        if run.process.returncode is None:
+            run.process.kill()
+            await run.process.wait()
+    elapsed = time.monotonic() - signalled
+    assert code == 0, err
+    assert elapsed < DRAIN_TIMEOUT
+    assert "received SIGTERM: draining" in err
+    final = json.loads(err.splitlines()[-1])
+    assert final["message"].startswith("finished in ")
+    assert final["received"] == final["ok"] > 0
+    assert final["in_flight"] == 0
+
+
+async def test_a_port_in_use_exits_1_with_one_line(folder: Path) -> None:
+    write(
+        folder,
+        "port.yaml",
+        """
+        name: port
+        handler: cli_test_handlers:handle
+        producer:
+          generator: {count: 1}
+        """,
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = await finish(
+            await start(folder, "run", "port.yaml", "--http-port", str(port))
+        )
+    assert code == 1
+    assert "Traceback" not in err
+    assert err.splitlines()[-1].startswith(
+        f"broadway-py: pipeline 'port' could not run: cannot listen on 127.0.0.1:{port}"
+    )
