@@ -1,0 +1,109 @@
+"""The command lines the image and the chart run really start, answer probes and drain.
+
+No container engine here: the Dockerfile's ENTRYPOINT + CMD and the chart's
+container args are run as they are (only the pipeline path and the port are
+swapped for test ones), with the chart's default pipeline and its handler
+file. Then SIGTERM must drain and exit 0 within shutdown.drain_timeout.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.conftest import one
+from tests.deploy.dockerfile_stages import PIPELINE_PATH, only, stages
+
+DRAIN_TIMEOUT = 5
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            code: int = response.status
+            return code
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
+def _wait_for(url: str, process: subprocess.Popen[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while _status(url) != 200:
+        if process.poll() is not None:
+            raise AssertionError(f"exited {process.returncode} before {url} answered")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} did not answer 200 within {timeout}s")
+        time.sleep(0.1)
+
+
+def _argv(documents: list[dict[str, Any]], source: str) -> list[str]:
+    if source == "dockerfile":
+        final = stages()[-1]
+        return [*only(final, "ENTRYPOINT").value, *only(final, "CMD").value]
+    container = one(documents, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    return ["broadway-py", *container["args"]]
+
+
+@pytest.mark.parametrize("source", ["dockerfile", "chart"])
+def test_command_serves_probes_and_drains_on_sigterm(
+    rendered: dict[str, list[dict[str, Any]]], source: str, tmp_path: Path
+) -> None:
+    documents = rendered["default"]
+    etc = tmp_path / "etc-broadway"
+    etc.mkdir()
+    for name, content in one(documents, "ConfigMap")["data"].items():
+        (etc / name).write_text(content)
+    config = yaml.safe_load((etc / "pipeline.yaml").read_text())
+    config["shutdown"] = {"drain_timeout": DRAIN_TIMEOUT}
+    (etc / "pipeline.yaml").write_text(yaml.safe_dump(config))
+
+    argv = _argv(documents, source)
+    assert argv[0] == "broadway-py"
+    port = _free_port()
+    argv = [arg.replace(PIPELINE_PATH, str(etc / "pipeline.yaml")) for arg in argv]
+    if "--http-port" in argv:
+        argv[argv.index("--http-port") + 1] = str(port)
+    else:
+        argv += ["--http-port", str(port)]
+    entry = Path(sys.executable).parent / "broadway-py"
+    assert entry.is_file(), "the broadway-py console script is not installed in the venv"
+    process = subprocess.Popen(
+        [str(entry), *argv[1:]],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz", process, timeout=30)
+        _wait_for(f"http://127.0.0.1:{port}/readyz", process, timeout=30)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=DRAIN_TIMEOUT + 10)
+        took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    output = process.stdout.read() if process.stdout else ""
+    assert code == 0, output
+    assert took < DRAIN_TIMEOUT + 5, f"the drain took {took:.1f}s\n{output}"
