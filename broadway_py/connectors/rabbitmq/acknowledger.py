@@ -1,0 +1,223 @@
+"""RabbitMQAcknowledger: carries out each message's outcome in RabbitMQ's terms.
+
+===================  ==============================================================
+outcome              what the broker is told
+===================  ==============================================================
+success              ``basic.ack``; one ``multiple`` frame for every tag below the
+                     lowest still-outstanding delivery (see tags.py), single acks
+                     for the rest
+retry(delay > 0)     a copy goes to the delay queue with a per-message TTL and the
+                     attempt header; the delay queue dead-letters it back to the
+                     source queue when the TTL expires; once the broker confirmed
+                     the copy, the original is acked
+retry(0)             ``basic.nack(requeue=True)``; on a classic queue for a message
+                     already redelivered (whose attempt the broker would no longer
+                     count) a copy with the attempt header goes to the back of the
+                     source queue instead, then the original is acked
+dead_letter          a copy with the failure reason in its headers goes to the
+                     dead-letter queue, then the original is acked; or, with
+                     ``dead_letter.strategy: reject``, ``basic.reject`` without
+                     requeue, for the queue's own dead-letter exchange
+discard              ``basic.ack``
+===================  ==============================================================
+
+``on_success`` / ``on_failure`` replace these with a fixed action (ack, reject,
+reject_and_requeue, reject_and_requeue_once) as in Broadway's RabbitMQ producer.
+
+A copy the broker does not confirm is not lost: the original is requeued
+instead. Acks meant for a session that is gone (the connection dropped, and
+the broker redelivers those messages anyway) are dropped and reported through
+the ``dropped`` callback (AcksDropped telemetry); they never raise into the
+pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+
+from aiormq.abc import DeliveredMessage
+
+from broadway_py.connectors.rabbitmq import naming
+from broadway_py.connectors.rabbitmq.attempts import requeue_counts
+from broadway_py.connectors.rabbitmq.copies import dead_letter_properties, retry_properties
+from broadway_py.connectors.rabbitmq.errors import describe
+from broadway_py.connectors.rabbitmq.options import AckAction, Options
+from broadway_py.connectors.rabbitmq.session import Session
+from broadway_py.message import Message
+
+log = logging.getLogger("broadway_py.connectors.rabbitmq")
+
+Dropped = Callable[[int, str], None]
+
+
+@dataclass
+class AckStats:
+    """What the acknowledger told the broker, in messages."""
+
+    acked: int = 0
+    requeued: int = 0
+    rejected: int = 0
+    delayed: int = 0
+    dead_lettered: int = 0
+    publish_failures: int = 0
+    dropped: int = 0
+
+
+@dataclass
+class _Plan:
+    acks: list[int] = field(default_factory=list)
+    requeue: list[int] = field(default_factory=list)
+    reject: list[int] = field(default_factory=list)
+
+    def apply(self, action: AckAction, delivered: DeliveredMessage) -> None:
+        tag: int = delivered.delivery.delivery_tag  # type: ignore[union-attr,assignment]
+        if action == "ack":
+            self.acks.append(tag)
+        elif action == "reject":
+            self.reject.append(tag)
+        elif action == "reject_and_requeue":
+            self.requeue.append(tag)
+        elif delivered.delivery.redelivered:  # type: ignore[union-attr]
+            self.reject.append(tag)  # reject_and_requeue_once, already requeued once
+        else:
+            self.requeue.append(tag)
+
+
+class RabbitMQAcknowledger:
+    """Settles the messages of one producer; ``ack_ref`` is the Session they came on."""
+
+    def __init__(self, options: Options, dropped: Dropped) -> None:
+        self.options = options
+        self.stats = AckStats()
+        self._dropped = dropped
+        self._queue = options.queue
+        self._header = options.retry.attempt_header
+        self._dead_letter_queue = naming.dead_letter_queue(options.dead_letter, options.queue)
+        self._delay_arguments = {
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": options.queue,
+        }
+
+    async def ack(
+        self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
+    ) -> None:
+        session = ack_ref
+        if not isinstance(session, Session):  # pragma: no cover - not our message
+            self._drop(len(successful) + len(failed), f"unknown ack_ref {ack_ref!r}")
+            return
+        plan = _Plan()
+        on_success = self.options.on_success
+        if on_success == "ack":
+            plan.acks.extend([m.ack_data.delivery.delivery_tag for m in successful])
+        else:
+            for message in successful:
+                plan.apply(on_success, message.ack_data)
+        if failed:
+            if session.usable:
+                await self._failures(session, failed, plan)
+            else:
+                plan.acks.extend(m.ack_data.delivery.delivery_tag for m in failed)
+        dropped, why = await session.settle(plan.acks, plan.requeue, plan.reject)
+        stats = self.stats
+        if dropped:
+            self._drop(dropped, why)
+        else:
+            stats.acked += len(plan.acks)
+            stats.requeued += len(plan.requeue)
+            stats.rejected += len(plan.reject)
+
+    def _drop(self, count: int, why: str) -> None:
+        self.stats.dropped += count
+        self._dropped(count, why)
+
+    async def _failures(self, session: Session, failed: Sequence[Message], plan: _Plan) -> None:
+        on_failure = self.options.on_failure
+        if on_failure != "decision":
+            for message in failed:
+                plan.apply(on_failure, message.ack_data)
+            return
+        jobs: list[tuple[int, str, Awaitable[None]]] = []
+        strategy = self.options.dead_letter.strategy
+        for message in failed:
+            delivered: DeliveredMessage = message.ack_data
+            tag: int = delivered.delivery.delivery_tag  # type: ignore[union-attr,assignment]
+            decision = message.decision
+            kind = decision.kind if decision is not None else "retry"
+            if kind == "retry":
+                delay = decision.delay if decision is not None else 0.0
+                if delay > 0:
+                    jobs.append((tag, "delayed", self._delay(session, message, delay)))
+                elif requeue_counts(
+                    delivered.header.properties.headers,
+                    bool(delivered.delivery.redelivered),  # type: ignore[union-attr]
+                ):
+                    plan.requeue.append(tag)
+                else:
+                    jobs.append((tag, "requeued", self._republish(session, message)))
+            elif kind == "dead_letter":
+                if strategy == "reject":
+                    plan.reject.append(tag)
+                else:
+                    reason = (decision.reason if decision else "") or message.status.reason
+                    jobs.append((tag, "dead_lettered", self._dead_letter(session, message, reason)))
+            else:
+                plan.acks.append(tag)
+        if not jobs:
+            return
+        results = await asyncio.gather(*(job for _, _, job in jobs), return_exceptions=True)
+        problems: list[str] = []
+        for (tag, what, _), result in zip(jobs, results, strict=True):
+            if isinstance(result, BaseException):
+                problems.append(describe(result))
+                plan.requeue.append(tag)
+            else:
+                plan.acks.append(tag)
+                if what == "delayed":
+                    self.stats.delayed += 1
+                elif what == "dead_lettered":
+                    self.stats.dead_lettered += 1
+        if problems:
+            self.stats.publish_failures += len(problems)
+            log.warning(
+                "could not publish %d retry / dead-letter copies to RabbitMQ (%s); "
+                "requeued those messages instead",
+                len(problems),
+                problems[0],
+            )
+
+    async def _delay(self, session: Session, message: Message, delay: float) -> None:
+        delivered: DeliveredMessage = message.ack_data
+        milliseconds = naming.delay_ms(delay)
+        queue = naming.delay_queue(self.options.retry, self._queue, milliseconds)
+        properties = retry_properties(
+            delivered.header.properties, self._header, message.attempt + 1, milliseconds
+        )
+        try:
+            await session.declare_queue(queue, self._delay_arguments)
+            await session.publish(queue, delivered.body, properties)
+        except BaseException:
+            session.forget_declared(queue)  # deleted behind our back? declare it again
+            raise
+
+    async def _republish(self, session: Session, message: Message) -> None:
+        delivered: DeliveredMessage = message.ack_data
+        properties = retry_properties(
+            delivered.header.properties, self._header, message.attempt + 1, None
+        )
+        await session.publish(self._queue, delivered.body, properties)
+
+    async def _dead_letter(self, session: Session, message: Message, reason: str) -> None:
+        delivered: DeliveredMessage = message.ack_data
+        properties = dead_letter_properties(
+            delivered.header.properties,
+            self._header,
+            reason=reason,
+            attempts=message.attempt,
+            source_queue=self._queue,
+            now=time.time(),
+        )
+        await session.publish(self._dead_letter_queue, delivered.body, properties)

@@ -1,0 +1,352 @@
+"""RabbitMQProducer: consumes one queue into a buffer bounded by the prefetch count.
+
+- ``start`` connects, declares and starts consuming. Wrong credentials, a
+  missing queue or exchange, or a declaration that does not match raise at
+  once (AuthenticationFailed, DestinationNotFound, ConfigurationError). A
+  broker that cannot be reached does not fail the start: the producer keeps
+  trying in the background with capped, jittered backoff, logging one line
+  per attempt and reporting ``ProducerConnected(False, reason)``, while
+  ``fetch`` waits.
+- Deliveries go into a buffer; the broker never sends more than
+  ``prefetch_count`` unacknowledged messages, which bounds it. ``fetch(demand)``
+  hands out at most ``demand`` of them.
+- When the connection (or the consumer channel) is lost, the buffer is
+  dropped (the broker redelivers it), acks meant for the old channel are
+  dropped and counted, and the producer reconnects with backoff.
+- ``stop_fetching`` (drain) sends basic.cancel; the pipeline then finishes and
+  acks what it holds; ``close`` closes the connection, so what was delivered
+  and never acked goes back to the queue.
+- Every ``backlog_interval`` seconds the queue depth is reported
+  (BacklogReported) from a raw passive queue.declare, and deliveries left
+  unacknowledged longer than ``consumer_timeout_warning`` are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections import deque
+from typing import Any
+
+from aiormq.abc import DeliveredMessage
+
+from broadway_py.connectors.rabbitmq.acknowledger import RabbitMQAcknowledger
+from broadway_py.connectors.rabbitmq.attempts import attempt_of
+from broadway_py.connectors.rabbitmq.errors import FATAL, describe
+from broadway_py.connectors.rabbitmq.options import Options
+from broadway_py.connectors.rabbitmq.session import Session
+from broadway_py.errors import BroadwayError, BrokerUnavailable
+from broadway_py.message import Message
+from broadway_py.telemetry import AcksDropped, BacklogReported, ProducerConnected, Telemetry
+
+log = logging.getLogger("broadway_py.connectors.rabbitmq")
+
+
+class _ConnectAttemptNoise(logging.Filter):
+    """Drops aiormq's own ERROR line per failed connection attempt: the producer logs
+    one line per attempt itself, saying what is wrong and when it tries again."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error when creating transport")
+
+
+logging.getLogger("aiormq.connection").addFilter(_ConnectAttemptNoise())
+
+
+def default_consumer_tag() -> str:
+    return f"broadway_py.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+
+
+class RabbitMQProducer:
+    """A producer over one RabbitMQ queue; also the owner of its acknowledger."""
+
+    def __init__(self, options: Options, prefetch: int) -> None:
+        self.options = options
+        self.prefetch = prefetch
+        self.consumer_tag = options.consumer_tag or default_consumer_tag()
+        self.acknowledger = RabbitMQAcknowledger(options, self._acks_dropped)
+        self.connects = 0
+        self.overdue_warnings = 0
+        self._telemetry: Telemetry | None = None
+        self._session: Session | None = None
+        self._generation = 0
+        self._buffer: deque[Message] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._stopped = False
+        self._closed = False
+        self._fatal: BroadwayError | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._session_tasks: list[asyncio.Task[None]] = []
+        self._cancelling: asyncio.Future[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self._retry_delay = options.reconnect.min_delay
+        self._queue = options.queue
+        self._header = options.retry.attempt_header
+
+    def __repr__(self) -> str:
+        return f"RabbitMQProducer({self._queue!r} at {self.options.display_url})"
+
+    @property
+    def connected(self) -> bool:
+        session = self._session
+        return session is not None and session.usable
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
+        first: BrokerUnavailable | None = None
+        try:
+            await self._connect()
+        except BrokerUnavailable as error:
+            first = error
+            self._not_connected(error, 1)
+        except FATAL as error:
+            log.error("%s", error)
+            self._report(ProducerConnected(False, str(error)))
+            raise
+        self._runner = asyncio.create_task(
+            self._keep_connected(1 if first else 0), name=f"broadway:rabbitmq:{self._queue}"
+        )
+
+    async def fetch(self, demand: int) -> list[Message]:
+        buffer = self._buffer
+        while True:
+            if self._stopped:
+                return []
+            if buffer:
+                if len(buffer) <= demand:
+                    taken = list(buffer)
+                    buffer.clear()
+                    return taken
+                return [buffer.popleft() for _ in range(demand)]
+            if self._fatal is not None:
+                raise self._fatal.with_traceback(None)
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def stop_fetching(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._wake()
+        session = self._session
+        if session is not None and session.usable:
+            self._cancelling = asyncio.ensure_future(session.cancel_consumer())
+
+    async def close(self) -> None:
+        self.stop_fetching()
+        self._closed = True
+        tasks = [t for t in (self._runner, *self._session_tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in [*tasks, *self._closing]:  # lost connections finish closing (bounded)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._cancelling is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._cancelling
+        session, self._session = self._session, None
+        self._buffer.clear()
+        if session is not None:
+            await session.close("producer closed")
+            self._report(ProducerConnected(False, "closed"))
+
+    # -- connecting ----------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        self._generation += 1
+        session = await Session.open(
+            self.options,
+            generation=self._generation,
+            prefetch=self.prefetch,
+            consumer_tag=self.consumer_tag,
+            on_delivery=self._on_delivery,
+        )
+        if self._closed:
+            await session.close("producer closed")
+            return
+        self._session = session
+        self.connects += 1
+        log.info(
+            "connected to %s, consuming queue %r (prefetch %d, consumer %s)",
+            self.options.display_url,
+            self._queue,
+            self.prefetch,
+            self.consumer_tag,
+        )
+        self._report(ProducerConnected(True))
+        self._session_tasks = [
+            asyncio.create_task(self._watch(session), name=f"broadway:rabbitmq:watch:{self._queue}")
+        ]
+        if self._stopped:
+            self._cancelling = asyncio.ensure_future(session.cancel_consumer())
+
+    async def _keep_connected(self, failures: int) -> None:
+        """Reconnect whenever the session is lost, until closed or a fatal error."""
+        while not self._closed:
+            session = self._session
+            if session is not None:
+                reason = await session.lost
+                self._lost(session, reason)
+                failures = 0
+                continue
+            if failures:
+                await asyncio.sleep(self._retry_delay)
+            try:
+                await self._connect()
+                failures = 0
+            except BrokerUnavailable as error:
+                failures += 1
+                self._not_connected(error, failures)
+            except FATAL as error:
+                log.error("giving up on RabbitMQ: %s", error)
+                self._fatal = error
+                self._report(ProducerConnected(False, str(error)))
+                self._wake()
+                return
+
+    def _not_connected(self, error: BaseException, failures: int) -> None:
+        self._retry_delay = self.options.reconnect.delay(failures)
+        log.warning(
+            "RabbitMQ not reachable (attempt %d): %s; retrying in %.1fs",
+            failures,
+            error,
+            self._retry_delay,
+        )
+        self._report(ProducerConnected(False, str(error)))
+
+    def _lost(self, session: Session, reason: str) -> None:
+        if self._session is session:
+            self._session = None
+        for task in self._session_tasks:
+            task.cancel()
+        self._session_tasks = []
+        dropped = len(self._buffer)
+        self._buffer.clear()
+        log.warning(
+            "lost RabbitMQ at %s (%s); %d buffered messages left to the broker; reconnecting",
+            self.options.display_url,
+            reason,
+            dropped,
+        )
+        self._report(ProducerConnected(False, reason))
+        # Close what is left of the connection in the background.
+        closing = asyncio.create_task(session.close(reason))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
+    # -- deliveries ----------------------------------------------------------------
+
+    def _on_delivery(self, session: Session, delivered: DeliveredMessage) -> None:
+        delivery: Any = delivered.delivery
+        tag: int = delivery.delivery_tag
+        session.tracker.add(tag, asyncio.get_running_loop().time())
+        if self._stopped or not session.usable:
+            return  # held until the channel closes, then redelivered
+        properties = delivered.header.properties
+        headers = properties.headers
+        redelivered = bool(delivery.redelivered)
+        attempt = (
+            attempt_of(headers, redelivered, self._queue, self._header)
+            if headers or redelivered
+            else 1
+        )
+        metadata = {
+            "queue": self._queue,
+            "exchange": delivery.exchange,
+            "routing_key": delivery.routing_key,
+            "delivery_tag": tag,
+            "redelivered": redelivered,
+            "headers": headers or {},
+            "content_type": properties.content_type,
+            "message_id": properties.message_id,
+            "correlation_id": properties.correlation_id,
+            "timestamp": properties.timestamp,
+        }
+        self._buffer.append(
+            Message(
+                delivered.body,
+                acknowledger=self.acknowledger,
+                ack_ref=session,
+                ack_data=delivered,
+                metadata=metadata,
+                attempt=attempt,
+            )
+        )
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- background checks -----------------------------------------------------------
+
+    async def _watch(self, session: Session) -> None:
+        """Report the backlog and warn about deliveries held too long, periodically."""
+        options = self.options
+        warn_after = options.consumer_timeout_warning
+        backlog_every = options.backlog_interval
+        periods = [p for p in (backlog_every, warn_after and warn_after / 4) if p]
+        if not periods:
+            return
+        tick = max(min(min(periods), 30.0), 0.05)
+        loop = asyncio.get_running_loop()
+        next_backlog = loop.time()
+        while session.usable:
+            now = loop.time()
+            if backlog_every and now >= next_backlog:
+                next_backlog = now + backlog_every
+                await self._report_backlog(session)
+            if warn_after:
+                self._warn_overdue(session, now, warn_after)
+            await asyncio.sleep(tick)
+
+    async def _report_backlog(self, session: Session) -> None:
+        telemetry = self._telemetry
+        if telemetry is None or not telemetry.enabled:
+            return
+        try:
+            count = await session.message_count(self._queue)
+        except Exception as error:
+            log.debug("queue depth of %r unavailable: %s", self._queue, describe(error))
+            return
+        telemetry.emit(BacklogReported(self._queue, count))
+
+    def _warn_overdue(self, session: Session, now: float, limit: float) -> None:
+        overdue = session.tracker.overdue(now, limit)
+        if not overdue:
+            return
+        self.overdue_warnings += len(overdue)
+        oldest_tag, oldest_age = overdue[0]
+        log.warning(
+            "%d messages of queue %r are unacknowledged for more than %.0fs (oldest: delivery "
+            "tag %d, %.0fs); past the server's consumer_timeout (30 minutes by default) "
+            "RabbitMQ closes the channel and redelivers everything it carried",
+            len(overdue),
+            self._queue,
+            limit,
+            oldest_tag,
+            oldest_age,
+        )
+
+    # -- telemetry -------------------------------------------------------------------
+
+    def _report(self, event: ProducerConnected | BacklogReported | AcksDropped) -> None:
+        telemetry = self._telemetry
+        if telemetry is not None and telemetry.enabled:
+            telemetry.emit(event)
+
+    def _acks_dropped(self, count: int, reason: str) -> None:
+        log.info("dropped %d acks (%s); the broker redelivers those messages", count, reason)
+        self._report(AcksDropped(count, reason))
