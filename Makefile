@@ -21,8 +21,8 @@ demo: install
 
 ## lint: ruff, ruff format, mypy --strict and the layering contracts
 lint: install
-	$(VENV)/bin/ruff check broadway_py tests bench examples
-	$(VENV)/bin/ruff format --check broadway_py tests bench examples
+	$(VENV)/bin/ruff check broadway_py tests bench examples deploy config
+	$(VENV)/bin/ruff format --check broadway_py tests bench examples deploy config
 	$(VENV)/bin/mypy --strict broadway_py
 	$(VENV)/bin/lint-imports
 

@@ -50,12 +50,12 @@ async def main(seconds: float, warmup: float) -> float:
         [BatcherOptions("default", batch_size=100, batch_timeout=0.5, concurrency=2)],
     )
     async with pipeline:
-        await asyncio.sleep(warmup)  # noqa: sleep-ok - a warm-up period, not a wait for a condition
+        await asyncio.sleep(warmup)  # a warm-up period, not a wait for a condition
         baseline = rss_bytes()
         peak = baseline
         samples = []
         for _ in range(int(seconds)):
-            await asyncio.sleep(1)  # noqa: sleep-ok - the sampling interval
+            await asyncio.sleep(1)  # the sampling interval
             current = rss_bytes()
             samples.append(current)
             peak = max(peak, current)
