@@ -16,7 +16,9 @@ for a Handler whose only callback is ``handle_message``.
   the messages (any may be marked failed) or None to keep them as they are.
   Raising fails the whole batch.
 - ``handle_failed(messages)``: sees every failed message, with its retry
-  decision, just before it is acknowledged.
+  decision (``message.decision``), just before it is acknowledged; it may
+  replace that decision (say, ``Decision.discard()`` for a known-harmless
+  failure), and the acknowledger carries out what it finds there.
 """
 
 from __future__ import annotations

@@ -1,0 +1,266 @@
+"""SqsAcknowledger: carries out the pipeline's outcomes in SQS's terms.
+
+- success and discard: ``DeleteMessageBatch``, 10 per call;
+- retry(delay): ``ChangeMessageVisibilityBatch`` to the delay (whole seconds,
+  rounded up); the next delivery's attempt comes from ApproximateReceiveCount;
+- dead_letter: to a dead-letter queue with ``SendMessageBatch`` (the failure
+  reason and source in message attributes), then deleted; or, left to the
+  queue's redrive policy, made visible at once (SQS moves it once its receive
+  count passes maxReceiveCount; this producer does not handle it again); or,
+  with no dead-letter queue at all, left invisible for the visibility timeout.
+
+Calls that fail because SQS cannot be reached are retried with backoff while
+the messages are still invisible; what cannot be carried out is logged and
+reported as ``AcksDropped``: SQS redelivers it, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, TypeVar
+
+from broadway_py.connectors.sqs.batching import (
+    BATCH_BYTES,
+    BatchResult,
+    EntryFailure,
+    batches,
+    run_batch,
+)
+from broadway_py.connectors.sqs.client import SqsClient
+from broadway_py.connectors.sqs.dead_letter import DeadLetterPlan, dead_letter_entry, entry_size
+from broadway_py.connectors.sqs.errors import TRANSIENT_CODES, Backoff, translate
+from broadway_py.connectors.sqs.ledger import Ledger, Received, Stats
+from broadway_py.connectors.sqs.options import MAX_VISIBILITY
+from broadway_py.errors import BrokerUnavailable
+from broadway_py.message import Message
+from broadway_py.telemetry import AcksDropped, Telemetry
+
+log = logging.getLogger("broadway_py.connectors.sqs")
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+
+
+def visibility_seconds(delay: float) -> int:
+    """A retry delay as an SQS visibility timeout: whole seconds, 0 to 12 hours."""
+    if delay <= 0:
+        return 0
+    return min(MAX_VISIBILITY, math.ceil(delay))
+
+
+class SqsAcknowledger:
+    """The acknowledger of one SQS producer's messages (their ``ack_data`` is Received)."""
+
+    def __init__(
+        self,
+        client: SqsClient,
+        queue_url: str,
+        queue_name: str,
+        plan: DeadLetterPlan,
+        ledger: Ledger,
+        stats: Stats,
+        telemetry: Telemetry,
+        clock: Clock,
+    ) -> None:
+        self.client = client
+        self.queue_url = queue_url
+        self.queue_name = queue_name
+        self.plan = plan
+        self.ledger = ledger
+        self.stats = stats
+        self.telemetry = telemetry
+        self.clock = clock
+
+    async def ack(
+        self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
+    ) -> None:
+        deletes: list[Received] = [m.ack_data for m in successful]
+        visibility: list[tuple[Received, int]] = []
+        dead_letters: list[tuple[Received, str]] = []
+        plan = self.plan
+        for message in failed:
+            record: Received = message.ack_data
+            decision = message.decision
+            kind = decision.kind if decision is not None else "retry"
+            if kind == "retry":
+                visibility.append((record, visibility_seconds(decision.delay if decision else 0)))
+            elif kind == "dead_letter":
+                if plan.queue is not None:
+                    reason = (decision.reason if decision else "") or message.status.reason
+                    dead_letters.append((record, reason))
+                elif plan.redrive:
+                    visibility.append((record, 0))
+                    self.ledger.mark_dead([record])
+                else:
+                    visibility.append((record, plan.leave_visibility))
+            else:
+                deletes.append(record)
+        ledger = self.ledger
+        ledger.settle(deletes)
+        ledger.settle(r for r, _ in visibility)
+        ledger.settle(r for r, _ in dead_letters)
+        jobs: list[Awaitable[None]] = []
+        if deletes:
+            jobs.append(self.delete(deletes))
+        if visibility:
+            jobs.append(self.change_visibility(visibility))
+        if dead_letters:
+            jobs.append(self.dead_letter(dead_letters))
+        if len(jobs) == 1:
+            await jobs[0]
+        elif jobs:
+            await asyncio.gather(*jobs)
+
+    # -- the three kinds of calls ---------------------------------------------------
+
+    async def delete(self, records: Sequence[Received], quiet: bool = False) -> None:
+        """Delete these messages (``quiet``: failures are not reported, for re-deletes)."""
+
+        def entry(entry_id: str, record: Received) -> dict[str, Any]:
+            return {"Id": entry_id, "ReceiptHandle": record.receipt_handle}
+
+        async def call(entries: list[dict[str, Any]]) -> dict[str, Any]:
+            return await self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+
+        done, failed = await self._all(records, entry, call, "DeleteMessageBatch", _deadline)
+        self.ledger.mark_deleted(done)
+        if not quiet:
+            self.stats.deleted += len(done)
+            if failed:
+                self._dropped(failed, "delete")
+
+    async def change_visibility(self, items: Sequence[tuple[Received, int]]) -> None:
+        """Set each message's visibility timeout (0: visible again at once)."""
+
+        def entry(entry_id: str, item: tuple[Received, int]) -> dict[str, Any]:
+            return {
+                "Id": entry_id,
+                "ReceiptHandle": item[0].receipt_handle,
+                "VisibilityTimeout": item[1],
+            }
+
+        async def call(entries: list[dict[str, Any]]) -> dict[str, Any]:
+            return await self.client.change_message_visibility_batch(
+                QueueUrl=self.queue_url, Entries=entries
+            )
+
+        done, failed = await self._all(
+            items, entry, call, "ChangeMessageVisibilityBatch", lambda i: i[0].deadline
+        )
+        self.stats.visibility_changed += len(done)
+        if failed:
+            self._dropped(failed, "change visibility")
+
+    async def dead_letter(self, items: Sequence[tuple[Received, str]]) -> None:
+        """Send to the dead-letter queue with the reason, then delete what was sent."""
+        target = self.plan.queue
+        assert target is not None
+
+        def entry(entry_id: str, item: tuple[Received, str]) -> dict[str, Any]:
+            return dead_letter_entry(entry_id, item[0], item[1], self.queue_name, target.fifo)
+
+        async def call(entries: list[dict[str, Any]]) -> dict[str, Any]:
+            return await self.client.send_message_batch(QueueUrl=target.url, Entries=entries)
+
+        sent, failed = await self._all(
+            items,
+            entry,
+            call,
+            f"SendMessageBatch to {target.name}",
+            lambda i: i[0].deadline,
+            max_bytes=BATCH_BYTES,
+            weight=lambda i: entry_size(i[0], i[1]),
+            queue=target.name,
+        )
+        self.stats.dead_lettered += len(sent)
+        if failed:
+            self._dropped(failed, f"dead-letter to {target.name}")
+        if sent:
+            await self.delete([record for record, _ in sent])
+
+    # -- machinery --------------------------------------------------------------------
+
+    async def _all(
+        self,
+        items: Sequence[T],
+        entry: Callable[[str, T], dict[str, Any]],
+        call: Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]],
+        what: str,
+        deadline: Callable[[T], float],
+        max_bytes: int | None = None,
+        weight: Callable[[T], int] | None = None,
+        queue: str | None = None,
+    ) -> tuple[list[T], list[EntryFailure[T]]]:
+        chunks = list(batches(items, max_bytes=max_bytes, weight=weight))
+        name = queue or self.queue_name
+        if len(chunks) == 1:
+            results = [await self._one(chunks[0], entry, call, what, deadline, name)]
+        else:
+            results = await asyncio.gather(
+                *(self._one(chunk, entry, call, what, deadline, name) for chunk in chunks)
+            )
+        done = [item for result in results for item in result.succeeded]
+        failed = [failure for result in results for failure in result.failed]
+        return done, failed
+
+    async def _one(
+        self,
+        items: list[T],
+        entry: Callable[[str, T], dict[str, Any]],
+        call: Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]],
+        what: str,
+        deadline: Callable[[T], float],
+        queue: str,
+    ) -> BatchResult[T]:
+        """One batch call, retried while SQS is unreachable and the messages still invisible."""
+        outcome: BatchResult[T] = BatchResult([], [])
+        pending = items
+        backoff = Backoff(0.1, 2.0)
+        while pending:
+            until = max(deadline(item) for item in pending)
+            try:
+                result = await run_batch(pending, entry, call)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                translated = translate(error, queue, what)
+                delay = backoff.next_delay()
+                if isinstance(translated, BrokerUnavailable) and self.clock() + delay < until:
+                    await asyncio.sleep(delay)
+                    continue
+                outcome.failed.extend(
+                    EntryFailure(item, type(translated).__name__, str(translated), False)
+                    for item in pending
+                )
+                return outcome
+            outcome.succeeded.extend(result.succeeded)
+            retry = [
+                f.item
+                for f in result.failed
+                if not f.sender_fault and (f.code in TRANSIENT_CODES or f.code == "Missing")
+            ]
+            final = [f for f in result.failed if f.item not in retry]
+            outcome.failed.extend(final)
+            if retry:
+                delay = backoff.next_delay()
+                if self.clock() + delay >= until:
+                    outcome.failed.extend(f for f in result.failed if f.item in retry)
+                    return outcome
+                await asyncio.sleep(delay)
+            pending = retry
+        return outcome
+
+    def _dropped(self, failures: Sequence[EntryFailure[Any]], what: str) -> None:
+        first = failures[0]
+        reason = f"SQS could not {what} {len(failures)} message(s): {first.code}: {first.message}"
+        log.warning("%s; SQS will redeliver them", reason)
+        self.stats.dropped += len(failures)
+        if self.telemetry.enabled:
+            self.telemetry.emit(AcksDropped(len(failures), reason))
+
+
+def _deadline(record: Received) -> float:
+    return record.deadline
