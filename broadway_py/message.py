@@ -44,7 +44,11 @@ OK = Status(True)
 
 
 class Message:
-    """One message on its way through a pipeline."""
+    """One message on its way through a pipeline.
+
+    Connectors on a hot path may pass every argument positionally (quicker):
+    ``Message(data, acknowledger, ack_ref, ack_data, metadata, attempt)``.
+    """
 
     __slots__ = (
         "ack_data",
@@ -64,7 +68,6 @@ class Message:
     def __init__(
         self,
         data: Any,
-        *,
         acknowledger: Acknowledger,
         ack_ref: Hashable = None,
         ack_data: Any = None,

@@ -102,6 +102,15 @@ class BacklogReported:
 
 
 @dataclass(frozen=True, slots=True)
+class PartitionLagReported:
+    """Consumer lag of one partition of ``source``, where the connector knows it."""
+
+    source: str
+    partition: int
+    messages: int
+
+
+@dataclass(frozen=True, slots=True)
 class AcksDropped:
     """Acks a connector could not deliver (e.g. meant for a dead channel)."""
 
@@ -120,6 +129,7 @@ Event = (
     | StageRestarted
     | ProducerConnected
     | BacklogReported
+    | PartitionLagReported
     | AcksDropped
 )
 Subscriber = Callable[[Event], None]

@@ -46,8 +46,9 @@ class BatchAccumulator:
         self.batch_timeout = options.batch_timeout
         self.max_bytes = options.max_bytes
         self.size_of = options.message_size or default_message_size
-        self.partition_by = options.partition_by
         self.lanes = options.concurrency
+        # With one batch processor every key already goes to the same one.
+        self.partition_by = options.partition_by if self.lanes > 1 else None
         self._open: dict[BatchKey, _Open] = {}
         self._deadlines: list[tuple[float, int, BatchKey]] = []
         self._sequence = 0

@@ -18,8 +18,9 @@ Chunk = list[Message]
 
 class ProcessorDispatch:
     def __init__(self, options: ProcessorOptions) -> None:
-        self.partition_by: PartitionBy | None = options.partition_by
         workers = options.concurrency
+        # With one processor every key already goes to the same one.
+        self.partition_by: PartitionBy | None = options.partition_by if workers > 1 else None
         if self.partition_by is None:
             shared: Channel[Chunk] = Channel(options.max_demand * workers, options.low_water)
             self.inboxes = [shared] * workers

@@ -145,14 +145,7 @@ class MemoryQueue:
             tag += 1
             unacked[tag] = (entry, lease)
             messages.append(
-                Message(
-                    entry.data,
-                    acknowledger=acknowledger,
-                    ack_ref=lease,
-                    ack_data=tag,
-                    metadata=entry.metadata,
-                    attempt=entry.attempt,
-                )
+                Message(entry.data, acknowledger, lease, tag, entry.metadata, entry.attempt)
             )
         self._next_tag = tag
         self.stats.delivered += count

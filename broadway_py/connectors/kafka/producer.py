@@ -1,0 +1,370 @@
+"""KafkaProducer: a consumer-group member feeding a pipeline.
+
+One background task polls the aiokafka consumer (``getmany``, auto-commit
+off) into the :class:`~.intake.Intake`, whose buffer ``fetch`` hands out.
+When the pipeline stays full, partitions are *paused*, not the poll: the
+member keeps polling and heartbeating, so a slow pipeline never gets it
+evicted from its group. Records read from the retry topic wait in the intake
+until their not-before time.
+
+A second task commits explicit offsets every ``commit_interval`` (see
+:mod:`.committer`): per partition, up to the highest contiguous done offset
+(see :mod:`.offsets`); and reports consumer lag. A third watches the cluster.
+
+On a rebalance (see :mod:`.rebalance`) revoked partitions stop being fed at
+once, their in-flight messages get ``revoke_timeout`` to finish, their offsets
+are committed, and only then are they let go. Acks that come later are
+dropped: the new owner reads those messages again.
+
+A broker that cannot be reached at start does not fail ``start``: the
+connector retries in the background with capped, jittered backoff, reporting
+``ProducerConnected(False, reason)`` and logging one line per attempt, while
+``fetch`` waits. Refused credentials or a missing topic raise from ``start``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Hashable, Set
+from typing import Any
+
+from broadway_py.connectors.kafka.acknowledger import KafkaAcknowledger
+from broadway_py.connectors.kafka.committer import Committer
+from broadway_py.connectors.kafka.connection import Connection, connect
+from broadway_py.connectors.kafka.errors import ConsumerStoppedError, translate
+from broadway_py.connectors.kafka.intake import Intake
+from broadway_py.connectors.kafka.offsets import OffsetTracker, PartitionOffsets
+from broadway_py.connectors.kafka.options import Options
+from broadway_py.connectors.kafka.publisher import Publisher
+from broadway_py.connectors.kafka.rebalance import RebalanceListener
+from broadway_py.errors import AuthenticationFailed, BrokerUnavailable, ConnectorError
+from broadway_py.message import Message
+from broadway_py.telemetry import (
+    AcksDropped,
+    BacklogReported,
+    PartitionLagReported,
+    ProducerConnected,
+    Telemetry,
+)
+
+log = logging.getLogger("broadway_py.connectors.kafka")
+
+
+class KafkaProducer:
+    """Consumes ``options.topics`` (and the retry topic) as a member of ``options.group_id``."""
+
+    def __init__(self, options: Options, *, buffer_size: int | None = None) -> None:
+        self.options = options
+        self.capacity = options.buffer_size or max(buffer_size or 0, options.max_poll_records)
+        self.ordered = options.ordered
+        self.redeliver_delay = options.reconnect.min_delay
+        self.acknowledger = KafkaAcknowledger(self)
+        self.tracker = OffsetTracker()
+        self.connected = False
+        retry_topic = None if options.ordered else options.retry_topic_name
+        self.intake = Intake(self.capacity, retry_topic, self.tracker, self.acknowledger)
+        self._committer: Committer | None = None
+        self._listener = RebalanceListener(self)
+        self._connection: Connection | None = None
+        self._telemetry = Telemetry("kafka")
+        self._task: asyncio.Task[None] | None = None
+        self._revoke_waiter: asyncio.Future[None] | None = None
+        self._closing_event: asyncio.Event | None = None
+        self._lag: dict[tuple[str, int], int] = {}
+        self._fatal: ConnectorError | None = None
+        self._closing = False
+
+    # -- the Producer protocol ---------------------------------------------------------
+
+    async def start(self, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
+        self._closing_event = asyncio.Event()
+        self._committer = Committer(self.tracker, self.options.commit_timeout, self.options.servers)
+        first_error: BrokerUnavailable | None = None
+        try:
+            self._connected_to(await connect(self.options, self._listener))
+        except BrokerUnavailable as error:
+            first_error = error
+        self._task = asyncio.create_task(self._main(first_error), name="broadway:kafka")
+
+    async def fetch(self, demand: int) -> list[Message]:
+        intake = self.intake
+        while not intake.stopped:
+            if intake.buffer:
+                return intake.take(demand)
+            if self._fatal is not None:
+                raise self._fatal
+            await intake.wait()
+        return []
+
+    def stop_fetching(self) -> None:
+        self.intake.stop()
+
+    async def close(self) -> None:
+        if self._closing:
+            return
+        self.stop_fetching()
+        self._closing = True
+        if self._closing_event is not None:
+            self._closing_event.set()
+        _resolve(self._revoke_waiter)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        connection = self._connection
+        if connection is not None and self._committer is not None:
+            await self._committer.commit(connection.consumer, self.tracker.live(), "close")
+            self.tracker.revoke_all()
+            await connection.close(self.options.commit_timeout)
+            self._connection = None
+        self.intake.clear()
+        self._set_connected(False, "closed")
+
+    # -- what tests and /status may read ---------------------------------------------------
+
+    def assignment(self) -> set[tuple[str, int]]:
+        """The (topic, partition) pairs this member holds now."""
+        keys: list[Any] = [o.key for o in self.tracker.live()]
+        return {(key.topic, key.partition) for key in keys}
+
+    def paused(self) -> set[tuple[str, int]]:
+        """The (topic, partition) pairs paused now (pipeline full, rewinding, revoking...)."""
+        return self.intake.paused()
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Consumer lag per (topic, partition), as of the last commit tick."""
+        return dict(self._lag)
+
+    # -- the session the acknowledger and the rebalance listener drive ---------------------
+
+    @property
+    def publisher(self) -> Publisher | None:
+        connection = self._connection
+        return connection.publisher if connection is not None else None
+
+    def acked(self, touched: set[PartitionOffsets]) -> None:
+        waiting = False
+        for offsets in touched:
+            offsets.advance()
+            waiting = waiting or offsets.revoking
+        if waiting and not any(o.pending for o in self.tracker.live() if o.revoking):
+            _resolve(self._revoke_waiter)
+
+    def acks_dropped(self, count: int, reason: str) -> None:
+        log.info("kafka: %d acks dropped: %s", count, reason)
+        if self._telemetry.enabled:
+            self._telemetry.emit(AcksDropped(count, reason))
+
+    def rewind(
+        self, offsets: PartitionOffsets, offset: int, delay: float, attempt: int | None
+    ) -> None:
+        """Read ``offsets``'s partition again from ``offset`` after ``delay`` seconds."""
+        self.intake.rewind(offsets, offset, delay, attempt)
+
+    async def partitions_revoked(self, partitions: Set[Any]) -> None:
+        intake = self.intake
+        intake.rebalancing = True
+        revoking = [o for o in map(self.tracker.get, partitions) if o is not None]
+        for offsets in revoking:
+            offsets.revoking = True
+            intake.forget(offsets)
+        intake.apply_pauses()
+        wait = 0.0 if self._closing else self.options.revoke_timeout
+        started = time.monotonic()
+        if wait and any(o.pending for o in revoking):
+            self._revoke_waiter = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._revoke_waiter), wait)
+            self._revoke_waiter = None
+        left = sum(o.pending for o in revoking)
+        self.tracker.revoke(o.key for o in revoking)
+        committed = 0
+        if self._committer is not None and self._connection is not None:
+            consumer = self._connection.consumer
+            committed = await self._committer.commit(consumer, revoking, "revoke")
+        if revoking:
+            log.info(
+                "kafka: revoked %d partitions after %.2fs; committed %d offsets%s",
+                len(revoking),
+                time.monotonic() - started,
+                committed,
+                f"; {left} in-flight messages are left to the next owner" if left else "",
+            )
+
+    def partitions_assigned(self, partitions: Set[Any]) -> None:
+        for offsets in self.tracker.live():
+            if offsets.key not in partitions:  # not revoked first: let it go now
+                self.tracker.revoke([offsets.key])
+                self.intake.forget(offsets)
+        self.tracker.assign(partitions)
+        self.intake.rebalancing = False
+        log.info(
+            "kafka: assigned %s (generation %d)",
+            ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)) or "nothing",
+            self.tracker.generation,
+        )
+        self.intake.apply_pauses()
+
+    # -- background work ---------------------------------------------------------------------
+
+    async def _main(self, error: BrokerUnavailable | None) -> None:
+        failures = 0
+        while self._connection is None:
+            failures += 1
+            assert error is not None
+            delay = self.options.reconnect.delay(failures)
+            log.warning(
+                "kafka: cannot connect (attempt %d): %s; retrying in %.1fs", failures, error, delay
+            )
+            self._set_connected(False, str(error))
+            if await self._sleep(delay):
+                return
+            try:
+                self._connected_to(await connect(self.options, self._listener))
+            except AuthenticationFailed as refused:
+                self._fail(refused)
+                return
+            except ConnectorError as again:
+                # A missing topic is retried too: the cluster may just be coming up.
+                error = (
+                    again if isinstance(again, BrokerUnavailable) else BrokerUnavailable(str(again))
+                )
+        self._set_connected(True, "")
+        tasks = [
+            asyncio.create_task(self._commit_loop(), name="broadway:kafka-commit"),
+            asyncio.create_task(self._watch(), name="broadway:kafka-watch"),
+        ]
+        try:
+            await self._poll(self._connection.consumer)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _connected_to(self, connection: Connection) -> None:
+        self._connection = connection
+        self.intake.consumer = connection.consumer
+
+    async def _poll(self, consumer: Any) -> None:
+        options = self.options
+        intake = self.intake
+        timeout_ms = int(min(0.5, options.commit_interval) * 1000)
+        failures = 0
+        while not self._closing:
+            if intake.full and not intake.stalled:
+                # The pipeline is full. Leave what the client prefetched where it
+                # is for a while (pausing would throw it away); if the pipeline
+                # stays full, pause every partition and keep polling, so the
+                # member is never evicted for not polling.
+                if not await intake.wait_drained(options.pause_after):
+                    intake.stalled = True
+                    log.info(
+                        "kafka: the pipeline has been full for %.1fs; partitions paused",
+                        options.pause_after,
+                    )
+                continue
+            intake.apply_pauses()
+            try:
+                batches = await consumer.getmany(
+                    timeout_ms=timeout_ms, max_records=options.max_poll_records
+                )
+            except ConsumerStoppedError:
+                return
+            except Exception as error:
+                translated = translate(error, f"polling Kafka at {options.servers}")
+                if isinstance(translated, AuthenticationFailed):
+                    self._fail(translated)
+                    return
+                failures += 1
+                delay = options.reconnect.delay(failures)
+                log.warning("kafka: %s; polling again in %.1fs", translated, delay)
+                if await self._sleep(delay):
+                    return
+                continue
+            failures = 0
+            if batches:
+                intake.ingest(batches)
+
+    async def _commit_loop(self) -> None:
+        committer, connection = self._committer, self._connection
+        assert committer is not None
+        assert connection is not None
+        while not await self._sleep(self.options.commit_interval):
+            await committer.commit(connection.consumer, self.tracker.live(), "interval")
+            self._lag = committer.lag(connection.consumer)
+            if self._telemetry.enabled:
+                per_topic: dict[str, int] = {}
+                for (topic, partition), behind in self._lag.items():
+                    per_topic[topic] = per_topic.get(topic, 0) + behind
+                    self._telemetry.emit(PartitionLagReported(topic, partition, behind))
+                for topic, behind in per_topic.items():
+                    self._telemetry.emit(BacklogReported(topic, behind))
+
+    async def _watch(self) -> None:
+        """Ask the cluster for its metadata now and then; report the connection going away."""
+        connection = self._connection
+        assert connection is not None
+        options = self.options
+        failures = 0
+        probe_timeout = min(options.request_timeout_ms / 1000, 10.0)
+        while not self._closing:
+            delay = options.probe_interval
+            try:
+                await asyncio.wait_for(connection.consumer.topics(), probe_timeout)
+            except Exception as error:
+                failures += 1
+                delay = options.reconnect.delay(failures)
+                reason = translate(error, f"Kafka at {options.servers} is unreachable")
+                log.warning(
+                    "kafka: %s (attempt %d); checking again in %.1fs", reason, failures, delay
+                )
+                self._set_connected(False, str(reason))
+            else:
+                if failures:
+                    log.info("kafka: %s answers again", options.servers)
+                failures = 0
+                self._set_connected(True, "")
+            if await self._sleep(delay):
+                return
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _set_connected(self, connected: bool, reason: str) -> None:
+        changed = connected != self.connected
+        self.connected = connected
+        if (changed or not connected) and self._telemetry.enabled:
+            self._telemetry.emit(ProducerConnected(connected, reason))
+
+    def _fail(self, error: ConnectorError) -> None:
+        log.error("kafka: %s", error)
+        self._fatal = error
+        self._set_connected(False, str(error))
+        self.intake.wake()
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless closing; returns True when closing."""
+        event = self._closing_event
+        if event is None:
+            await asyncio.sleep(seconds)
+            return self._closing
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+        return self._closing
+
+    def __repr__(self) -> str:
+        return f"KafkaProducer(group={self.options.group_id!r}, topics={self.options.topics})"
+
+
+def _resolve(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
+
+
+def partition_key(message: Message) -> Hashable:
+    """The ordering key of a Kafka message: its (topic, partition)."""
+    metadata = message.metadata
+    return (metadata["topic"], metadata["partition"])

@@ -1,0 +1,96 @@
+"""Publisher: writes retried messages to the retry topic and dead letters to the DLQ topic.
+
+Every copy is made from the original record as fetched (its key, value and
+headers: the pipeline may have decoded ``message.data`` meanwhile), plus the
+connector's own headers (see :mod:`.headers`). ``retry`` / ``dead_letter``
+send a group of copies at once and wait until the broker acknowledged each
+(acks=all), so the caller marks an original done only once its copy is
+safely written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from broadway_py.connectors.kafka import headers as h
+from broadway_py.message import Message
+
+Copy = tuple[Any, list[tuple[str, bytes]]]
+
+
+def record_of(message: Message) -> Any:
+    """The aiokafka ConsumerRecord a message was made from."""
+    return message.ack_data[2]
+
+
+class Publisher:
+    """Wraps the aiokafka producer the connector writes retries and dead letters with."""
+
+    def __init__(self, producer: Any, retry_topic: str, dead_letter_topic: str) -> None:
+        self.producer = producer
+        self.retry_topic = retry_topic
+        self.dead_letter_topic = dead_letter_topic
+
+    async def retry(self, messages: Sequence[Message]) -> list[BaseException | None]:
+        """Re-publish each message with its next attempt and not-before time."""
+        now = time.time()
+        copies: list[Copy] = []
+        for message in messages:
+            record = record_of(message)
+            delay = message.decision.delay if message.decision is not None else 0.0
+            headers = h.retry_headers(
+                record.headers or (),
+                record.topic,
+                record.partition,
+                record.offset,
+                message.attempt + 1,
+                now + delay,
+            )
+            copies.append((record, headers))
+        return await self._send(self.retry_topic, copies)
+
+    async def dead_letter(self, messages: Sequence[Message]) -> list[BaseException | None]:
+        """Publish each message to the dead-letter topic with why it failed."""
+        now = time.time()
+        copies: list[Copy] = []
+        for message in messages:
+            record = record_of(message)
+            decision = message.decision
+            reason = (decision.reason if decision is not None else "") or message.status.reason
+            headers = h.dead_letter_headers(
+                record.headers or (),
+                record.topic,
+                record.partition,
+                record.offset,
+                message.attempt,
+                reason or "failed",
+                now,
+            )
+            copies.append((record, headers))
+        return await self._send(self.dead_letter_topic, copies)
+
+    async def _send(self, topic: str, copies: list[Copy]) -> list[BaseException | None]:
+        """Send every copy, then wait for each; returns each one's error (None: written)."""
+        outcomes: list[BaseException | None] = [None] * len(copies)
+        futures: list[tuple[int, asyncio.Future[Any]]] = []
+        for index, (record, headers) in enumerate(copies):
+            try:
+                future = await self.producer.send(
+                    topic, value=record.value, key=record.key, headers=headers
+                )
+            except Exception as error:
+                outcomes[index] = error
+            else:
+                futures.append((index, future))
+        if futures:
+            results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
+            for (index, _), result in zip(futures, results, strict=True):
+                if isinstance(result, BaseException):
+                    outcomes[index] = result
+        return outcomes
+
+    async def stop(self) -> None:
+        await self.producer.stop()

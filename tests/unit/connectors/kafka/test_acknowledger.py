@@ -1,0 +1,156 @@
+"""The acknowledger's decisions, against a fake session and publisher (no broker)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka.structs import ConsumerRecord
+
+from broadway_py.connectors.kafka.acknowledger import KafkaAcknowledger
+from broadway_py.connectors.kafka.offsets import PartitionOffsets
+from broadway_py.connectors.kafka.records import to_messages
+from broadway_py.message import Message
+from broadway_py.retry import Decision
+
+
+class FakePublisher:
+    retry_topic = "g.retry"
+    dead_letter_topic = "g.dlq"
+
+    def __init__(self, fail: set[int] | None = None) -> None:
+        self.fail = fail or set()
+        self.retried: list[int] = []
+        self.dead: list[int] = []
+
+    async def retry(self, messages: Sequence[Message]) -> list[BaseException | None]:
+        return self._record(messages, self.retried)
+
+    async def dead_letter(self, messages: Sequence[Message]) -> list[BaseException | None]:
+        return self._record(messages, self.dead)
+
+    def _record(self, messages: Sequence[Message], into: list[int]) -> list[BaseException | None]:
+        outcomes: list[BaseException | None] = []
+        for message in messages:
+            offset = message.metadata["offset"]
+            if offset in self.fail:
+                outcomes.append(ConnectionError("broker gone"))
+            else:
+                into.append(offset)
+                outcomes.append(None)
+        return outcomes
+
+
+class FakeSession:
+    redeliver_delay = 0.5
+
+    def __init__(self, ordered: bool = False, publisher: Any = None) -> None:
+        self.ordered = ordered
+        self.publisher = publisher or FakePublisher()
+        self.rewinds: list[tuple[int, float, int | None]] = []
+        self.dropped: list[tuple[int, str]] = []
+
+    def rewind(
+        self, offsets: PartitionOffsets, offset: int, delay: float, attempt: int | None
+    ) -> None:
+        offsets.rewind(offset)
+        self.rewinds.append((offset, delay, attempt))
+
+    def acks_dropped(self, count: int, reason: str) -> None:
+        self.dropped.append((count, reason))
+
+    def acked(self, touched: set[PartitionOffsets]) -> None:
+        for offsets in touched:
+            offsets.advance()
+
+
+def delivered(
+    count: int, session: FakeSession
+) -> tuple[PartitionOffsets, list[Message], KafkaAcknowledger]:
+    acker = KafkaAcknowledger(session)  # type: ignore[arg-type]
+    offsets = PartitionOffsets(("t", 0), 1)
+    records = [
+        ConsumerRecord("t", 0, i, 0, 0, None, b"v%d" % i, None, 0, 2, ()) for i in range(count)
+    ]
+    offsets.deliver([r.offset for r in records])
+    return offsets, to_messages(records, offsets, acker), acker
+
+
+def failed(message: Message, decision: Decision) -> Message:
+    message.failed("boom")
+    message.decision = decision
+    return message
+
+
+async def test_outcomes_mark_offsets_done_after_their_copies_are_written() -> None:
+    session = FakeSession()
+    offsets, messages, acker = delivered(5, session)
+    await acker.ack(
+        None,
+        messages[:2],
+        [
+            failed(messages[2], Decision.retry(1.0)),
+            failed(messages[3], Decision.dead_letter("bad")),
+            failed(messages[4], Decision.discard()),
+        ],
+    )
+    assert session.publisher.retried == [2]
+    assert session.publisher.dead == [3]
+    assert offsets.pending == 0
+    assert offsets.commit_point() == 5
+    assert session.dropped == []
+    assert messages[0].metadata == {
+        "topic": "t",
+        "partition": 0,
+        "offset": 0,
+        "key": None,
+        "timestamp": 0,
+        "headers": (),
+    }
+
+
+async def test_ordered_mode_rewinds_to_the_first_retried_offset() -> None:
+    session = FakeSession(ordered=True)
+    offsets, messages, acker = delivered(6, session)
+    await acker.ack(
+        None,
+        messages[:2],
+        [
+            failed(messages[4], Decision.retry(0.25)),
+            failed(messages[2], Decision.retry(0.5)),
+            failed(messages[5], Decision.dead_letter()),
+        ],
+    )
+    # Only the earliest retried message rewinds the partition; what follows is read again,
+    # so the dead letter after it is not published now.
+    assert session.rewinds == [(2, 0.5, 2)]
+    assert session.publisher.dead == []
+    assert offsets.commit_point() == 2
+    # A late ack of offset 3 (delivered before the rewind) does not count.
+    await acker.ack(None, [messages[3]], [])
+    assert offsets.commit_point() == 2
+    assert session.dropped == []
+
+
+async def test_unpublished_copies_are_redelivered_not_lost() -> None:
+    session = FakeSession(publisher=FakePublisher(fail={1}))
+    offsets, messages, acker = delivered(3, session)
+    await acker.ack(
+        None,
+        [messages[0], messages[2]],
+        [failed(messages[1], Decision.dead_letter())],
+    )
+    assert session.rewinds == [(1, 0.5, None)]
+    assert len(session.dropped) == 1
+    assert session.dropped[0][0] == 1
+    assert "publish failed" in session.dropped[0][1]
+    assert offsets.commit_point() == 1
+
+
+async def test_acks_after_a_revoke_are_dropped_and_reported() -> None:
+    session = FakeSession()
+    offsets, messages, acker = delivered(3, session)
+    offsets.alive = False
+    await acker.ack(None, messages[:2], [failed(messages[2], Decision.retry(0))])
+    assert session.publisher.retried == []
+    assert session.dropped == [(3, "partition revoked before the ack")]
