@@ -41,6 +41,27 @@ class Decision:
         return f"retry({self.delay:.3f}s)" if self.kind == "retry" else self.kind
 
 
+def exponential_backoff(
+    attempt: int,
+    min_delay: float,
+    max_delay: float,
+    multiplier: float = 2.0,
+    jitter: float = 0.0,
+    rng: random.Random | None = None,
+) -> float:
+    """``min_delay * multiplier ** (attempt - 1)``, capped at ``max_delay``, spread by ``jitter``.
+
+    ``jitter`` is a fraction: 0.2 spreads the delay over +-20%. The result is
+    never above ``max_delay`` and never below ``min_delay * (1 - jitter)``.
+    Shared by the retry policy and the connectors' reconnect loops.
+    """
+    exponent = min(max(attempt - 1, 0), 64)
+    delay = min(min_delay * multiplier**exponent, max_delay)
+    if jitter:
+        delay *= 1 + jitter * (2 * (rng or random).random() - 1)
+    return min(max(delay, min_delay * (1 - jitter)), max_delay)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How failures are retried.
@@ -77,11 +98,10 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """The delay before the delivery that follows ``attempt``."""
-        exponent = min(max(attempt - 1, 0), 64)
-        base = min(self.min_delay * self.multiplier**exponent, self.max_delay)
-        if self.jitter:
-            base *= 1 + self.jitter * (2 * self.rng.random() - 1)
-        return min(max(base, self.min_delay), self.max_delay)
+        delay = exponential_backoff(
+            attempt, self.min_delay, self.max_delay, self.multiplier, self.jitter, self.rng
+        )
+        return max(delay, self.min_delay)
 
     def decide(self, message: Message) -> Decision:
         """The decision for a message whose status is failed."""

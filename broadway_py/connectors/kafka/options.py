@@ -18,11 +18,12 @@ JSON dump hide them.
 
 from __future__ import annotations
 
-import random
 import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from broadway_py.connectors.reconnect import ReconnectOptions as ReconnectOptions
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -69,32 +70,6 @@ class SaslOptions(_Model):
     )
     username: str = Field(min_length=1, description="The SASL user name.")
     password: SecretStr = Field(description="The SASL password (redacted when printed).")
-
-
-class ReconnectOptions(_Model):
-    """Backoff between connection attempts while the brokers cannot be reached."""
-
-    min_delay: float = Field(default=0.5, gt=0, description="Seconds before the first retry.")
-    max_delay: float = Field(default=30.0, gt=0, description="Longest wait between attempts.")
-    multiplier: float = Field(
-        default=2.0, ge=1, description="Growth of the wait per failed attempt."
-    )
-    jitter: float = Field(
-        default=0.2, ge=0, le=1, description="Random spread of each wait (0.2 is +-20%)."
-    )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ReconnectOptions:
-        if self.max_delay < self.min_delay:
-            raise ValueError("reconnect.max_delay must be at least reconnect.min_delay")
-        return self
-
-    def delay(self, failures: int, rng: random.Random | None = None) -> float:
-        """The wait after ``failures`` consecutive failed attempts (1 = the first)."""
-        exponent = min(max(failures - 1, 0), 64)
-        base = min(self.min_delay * self.multiplier**exponent, self.max_delay)
-        spread = 1 + self.jitter * (2 * (rng or random).random() - 1)
-        return float(min(max(base * spread, 0.0), self.max_delay))
 
 
 class Options(_Model):

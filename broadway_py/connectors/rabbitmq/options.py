@@ -15,7 +15,6 @@ JSON dump shows it with the password masked (``amqp://guest:**********@host/``).
 
 from __future__ import annotations
 
-import random
 import urllib.parse
 from typing import Any, Literal
 
@@ -28,6 +27,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from broadway_py.connectors.reconnect import ReconnectOptions as ReconnectOptions
 
 AckAction = Literal["ack", "reject", "reject_and_requeue", "reject_and_requeue_once"]
 """What to tell the broker about a message, as Broadway's RabbitMQ producer names it:
@@ -127,33 +128,6 @@ class DeadLetterOptions(_Model):
     @classmethod
     def _from_name(cls, value: Any) -> Any:
         return {"queue": value} if isinstance(value, str) else value
-
-
-class ReconnectOptions(_Model):
-    """Backoff between connection attempts: exponential, capped, jittered."""
-
-    min_delay: float = Field(default=0.5, gt=0, description="Seconds before the first retry.")
-    max_delay: float = Field(default=30.0, gt=0, description="Longest wait between attempts.")
-    multiplier: float = Field(
-        default=2.0, ge=1, description="Growth of the wait per failed attempt."
-    )
-    jitter: float = Field(
-        default=0.2, ge=0, le=1, description="Random spread of each wait (0.2 is +-20%)."
-    )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ReconnectOptions:
-        if self.max_delay < self.min_delay:
-            raise ValueError("reconnect.max_delay must be at least reconnect.min_delay")
-        return self
-
-    def delay(self, failures: int, rng: random.Random | None = None) -> float:
-        """The wait after ``failures`` consecutive failed attempts (1 = the first)."""
-        exponent = min(max(failures - 1, 0), 64)
-        base = min(self.min_delay * self.multiplier**exponent, self.max_delay)
-        if self.jitter:
-            base *= 1 + self.jitter * (2 * (rng or random).random() - 1)
-        return min(max(base, self.min_delay * (1 - self.jitter)), self.max_delay)
 
 
 class Options(_Model):

@@ -25,6 +25,7 @@ from broadway_py.errors import (
     ConnectorError,
     DestinationNotFound,
 )
+from broadway_py.retry import exponential_backoff
 
 AUTH_CODES = frozenset(
     {
@@ -151,8 +152,8 @@ class Backoff:
         self._rng = rng or random.Random()
 
     def next_delay(self) -> float:
-        ceiling = min(self.max_delay, self.min_delay * 2.0 ** min(self.attempts, 32))
         self.attempts += 1
+        ceiling = exponential_backoff(self.attempts, self.min_delay, self.max_delay)
         return ceiling * (0.5 + 0.5 * self._rng.random())
 
     def reset(self) -> None:
