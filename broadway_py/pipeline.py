@@ -303,12 +303,13 @@ class Pipeline:
         channels: list[Channel[Any]] = []
         for name, options in self.batcher_options.items():
             inbox = context.batcher_inboxes[name]
-            capacity = max(options.concurrency, 2)
+            # Channels count messages: room for two full batches per batch processor.
+            per_lane = 2 * options.batch_size
             if options.partition_by is None:
-                shared: Channel[Batch] = Channel(capacity, capacity // 2)
+                shared: Channel[Batch] = Channel(per_lane * options.concurrency)
                 outboxes = [shared] * options.concurrency
             else:
-                outboxes = [Channel(2, 1) for _ in range(options.concurrency)]
+                outboxes = [Channel(per_lane) for _ in range(options.concurrency)]
             channels.append(inbox)
             channels.extend(dict.fromkeys(outboxes))
             stages.append((f"batcher_{name}", _batcher_factory(options, inbox, outboxes)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from broadway_py.message import BatchInfo, BatchTrigger, Message
 from broadway_py.options import BatcherOptions, default_message_size
@@ -37,6 +38,9 @@ class _Open:
 
 
 BatchKey = tuple[int, Hashable]
+_NO_KEY: Hashable = object()
+_batch_key = attrgetter("batch_key")
+_batch_mode = attrgetter("batch_mode")
 
 
 class BatchAccumulator:
@@ -62,20 +66,50 @@ class BatchAccumulator:
         if self.partition_by is not None or self.max_bytes is not None:
             return self._add_each(messages, now)
         # Fast path: no lanes, no byte limit; only the count and flush mode close.
+        if not isinstance(messages, list):
+            messages = list(messages)
+        keys = set(map(_batch_key, messages))
+        if len(keys) == 1 and "flush" not in set(map(_batch_mode, messages)):
+            return self._add_run(messages, keys.pop(), now)
+        # Consecutive messages mostly share their batch key: look it up once per run.
         closed: list[Batch] = []
         opened = self._open
         size = self.batch_size
+        last_key: Hashable = _NO_KEY
+        key: BatchKey = (0, None)
+        batch_messages: list[Message] = []
         for message in messages:
-            key = (0, message.batch_key)
-            batch = opened.get(key)
-            if batch is None:
-                batch = opened[key] = self._start(key, now)
-            batch_messages = batch.messages
+            batch_key = message.batch_key
+            if batch_key is not last_key:
+                key = (0, batch_key)
+                batch = opened.get(key)
+                if batch is None:
+                    batch = opened[key] = self._start(key, now)
+                batch_messages = batch.messages
+                last_key = batch_key
             batch_messages.append(message)
             if len(batch_messages) >= size:
                 closed.append(self._close(key, "size"))
+                last_key = _NO_KEY
             elif message.batch_mode == "flush":
                 closed.append(self._close(key, "flush"))
+                last_key = _NO_KEY
+        return closed
+
+    def _add_run(self, messages: list[Message], batch_key: Hashable, now: float) -> list[Batch]:
+        """Bulk messages that share one batch key: fill batches by slices."""
+        closed: list[Batch] = []
+        key = (0, batch_key)
+        start, count = 0, len(messages)
+        while start < count:
+            batch = self._open.get(key)
+            if batch is None:
+                batch = self._open[key] = self._start(key, now)
+            room = self.batch_size - len(batch.messages)
+            batch.messages.extend(messages[start : start + room])
+            start += room
+            if len(batch.messages) >= self.batch_size:
+                closed.append(self._close(key, "size"))
         return closed
 
     def _add_each(self, messages: Iterable[Message], now: float) -> list[Batch]:
