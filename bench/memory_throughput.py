@@ -26,9 +26,6 @@ from broadway_py.connectors.memory import MemoryBroker, MemoryProducer, MemoryQu
 from broadway_py.telemetry import Telemetry
 
 
-MAX_DEMAND = 100
-
-
 class Trivial(Handler):
     def handle_message(self, message: Message) -> Message:
         return message
@@ -49,7 +46,7 @@ async def pipeline_rate(count: int) -> float:
         "bench",
         Trivial(),
         ProducerOptions(MemoryProducer.factory(queue)),
-        ProcessorOptions(concurrency=4, max_demand=MAX_DEMAND),
+        ProcessorOptions(concurrency=4, max_demand=100),
         [BatcherOptions("default", batch_size=100, batch_timeout=1.0)],
     )
     started = time.perf_counter()
