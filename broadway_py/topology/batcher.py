@@ -13,7 +13,6 @@ from __future__ import annotations
 import heapq
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from operator import attrgetter
 
 from broadway_py.message import BatchInfo, BatchTrigger, Message
 from broadway_py.options import BatcherOptions, default_message_size
@@ -39,8 +38,6 @@ class _Open:
 
 BatchKey = tuple[int, Hashable]
 _NO_KEY: Hashable = object()
-_batch_key = attrgetter("batch_key")
-_batch_mode = attrgetter("batch_mode")
 
 
 class BatchAccumulator:
@@ -68,9 +65,13 @@ class BatchAccumulator:
         # Fast path: no lanes, no byte limit; only the count and flush mode close.
         if not isinstance(messages, list):
             messages = list(messages)
-        keys = set(map(_batch_key, messages))
-        if len(keys) == 1 and "flush" not in set(map(_batch_mode, messages)):
-            return self._add_run(messages, keys.pop(), now)
+        if messages:
+            first_key = messages[0].batch_key
+            for message in messages:  # one pass: do they all share a key, in bulk mode?
+                if message.batch_key is not first_key or message.batch_mode != "bulk":
+                    break
+            else:
+                return self._add_run(messages, first_key, now)
         # Consecutive messages mostly share their batch key: look it up once per run.
         closed: list[Batch] = []
         opened = self._open
