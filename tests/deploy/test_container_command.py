@@ -52,7 +52,7 @@ def _wait_for(url: str, process: subprocess.Popen[str], timeout: float) -> None:
             raise AssertionError(f"exited {process.returncode} before {url} answered")
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} did not answer 200 within {timeout}s")
-        time.sleep(0.1)
+        time.sleep(0.1)  # noqa: sleep-ok - poll interval of a deadline-bounded wait
 
 
 def _argv(documents: list[dict[str, Any]], source: str) -> list[str]:

@@ -103,7 +103,7 @@ async def main() -> int:
             if now != last:
                 out.write({"assigned": sorted(now)})
                 last = now
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # noqa: sleep-ok - poll interval of the assignment reporter
 
     reporter = asyncio.create_task(report_assignment())
     stopping = asyncio.Event()

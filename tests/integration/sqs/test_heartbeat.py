@@ -59,7 +59,7 @@ async def _run_slow_pipeline(
         while loop.time() < until:
             visible, _, _ = await counts(sqs, source)
             visible_seen = max(visible_seen, visible)
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # noqa: sleep-ok - sampling interval of an observation window
         await wait_until(
             lambda: _empty(sqs, source), 30, "every message deleted after its slow handling"
         )
