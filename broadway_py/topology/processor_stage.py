@@ -73,7 +73,6 @@ async def _handle(chunk: list[Message], context: StageContext, timed: bool) -> R
     durations: list[float] = []
     clock = time.perf_counter
     in_flight = context.in_flight
-    default_batcher = context.default_batcher
     for message in chunk:
         started = clock() if timed else 0.0
         try:
@@ -87,25 +86,16 @@ async def _handle(chunk: list[Message], context: StageContext, timed: bool) -> R
             result = message.failed(error)
         if timed:
             durations.append(clock() - started)
-        # Routing, inlined: this loop is the hot path.
-        if not result.status.ok:
-            failed.append(result)
-            continue
-        name = result.batcher or default_batcher
-        if name is None:
-            successful.append(result)
-            continue
-        bucket = to_batchers.get(name)
-        if bucket is None:
-            bucket = _open_bucket(name, result, context, to_batchers, failed)
-            if bucket is None:
-                continue
-        bucket.append(result)
+        _route(result, context, successful, failed, to_batchers)
     return successful, failed, to_batchers, tuple(durations)
 
 
 async def _handle_quick(chunk: list[Message], context: StageContext) -> Routed:
-    """:func:`_handle` for a plain function and no telemetry: the hottest loop there is."""
+    """:func:`_handle` for a plain function and no telemetry: the hottest loop there is.
+
+    Routing is inlined here (no :func:`_route` call per message), with the last
+    batcher's list kept at hand.
+    """
     handle: Callable[[Message], Any] = context.callbacks.handle_message
     successful: list[Message] = []
     failed: list[Message] = []
@@ -163,17 +153,28 @@ def _handle_sync(
             result = message.failed(error)
         if timed:
             durations.append(clock() - started)
-        if not result.status.ok:
-            failed.append(result)
-            continue
-        name = result.batcher or context.default_batcher
-        if name is None:
-            successful.append(result)
-            continue
-        bucket = to_batchers.get(name) or _open_bucket(name, result, context, to_batchers, failed)
-        if bucket is not None:
-            bucket.append(result)
+        _route(result, context, successful, failed, to_batchers)
     return (successful, failed, to_batchers, tuple(durations)), replaced
+
+
+def _route(
+    message: Message,
+    context: StageContext,
+    successful: list[Message],
+    failed: list[Message],
+    to_batchers: dict[str, list[Message]],
+) -> None:
+    """Put a handled message where it goes next: failed, acked here, or a batcher."""
+    if not message.status.ok:
+        failed.append(message)
+        return
+    name = message.batcher or context.default_batcher
+    if name is None:
+        successful.append(message)
+        return
+    bucket = to_batchers.get(name) or _open_bucket(name, message, context, to_batchers, failed)
+    if bucket is not None:
+        bucket.append(message)
 
 
 def _open_bucket(
