@@ -60,8 +60,8 @@ class Message:
         "batcher",
         "data",
         "decision",
-        "holder",
         "metadata",
+        "received_at",
         "status",
     )
 
@@ -85,8 +85,8 @@ class Message:
         self.batch_key: Hashable = None
         self.batch_mode: BatchMode = "bulk"
         self.decision: Decision | None = None
-        # Owned by the pipeline: the stage group responsible for the message.
-        self.holder: int = 0
+        # Owned by the pipeline: when a producer stage received the message.
+        self.received_at: float = 0.0
 
     def failed(self, reason: str | BaseException) -> Message:
         """Mark the message failed; the retry policy decides what happens next."""

@@ -41,13 +41,14 @@ from broadway_py.producer import Producer
 from broadway_py.retry import RetryPolicy
 from broadway_py.telemetry import PipelineState, PipelineStateChanged, Telemetry
 from broadway_py.topology.batch_processor_stage import run_batch_processor
-from broadway_py.topology.batcher import Batch
+from broadway_py.topology.batcher import Batch, BatchAccumulator
 from broadway_py.topology.batcher_stage import run_batcher
 from broadway_py.topology.callbacks import Callbacks
 from broadway_py.topology.channel import Channel
-from broadway_py.topology.context import StageContext
+from broadway_py.topology.context import BATCHERS, PROCESSORS, PRODUCERS, StageContext
 from broadway_py.topology.dispatch import ProcessorDispatch
-from broadway_py.topology.in_flight import InFlight
+from broadway_py.topology.holding import Holding
+from broadway_py.topology.in_flight import InFlight, Place
 from broadway_py.topology.processor_stage import run_processor
 from broadway_py.topology.producer_stage import run_producer
 from broadway_py.topology.rate_limiter import RateLimiter
@@ -271,17 +272,25 @@ class Pipeline:
         )
 
     def _build_groups(self, context: StageContext) -> list[GroupSpec]:
+        """The stage groups, with every place they keep messages registered as in flight."""
+        in_flight = context.in_flight
+
         def producer_stage(index: int, producer: Producer) -> StageFactory:
-            return lambda: run_producer(index, producer, context)
+            holding = Holding()
+            in_flight.register(PRODUCERS, holding)
+            return lambda: run_producer(index, producer, context, holding)
 
         def processor_stage(index: int, inbox: Channel[list[Message]]) -> StageFactory:
-            return lambda: run_processor(index, inbox, context)
+            holding = Holding()
+            in_flight.register(PROCESSORS, holding)
+            return lambda: run_processor(index, inbox, context, holding)
 
+        for channel in context.dispatch.channels:
+            in_flight.register(PROCESSORS, channel)
         groups = [
             GroupSpec(
                 "producer",
                 [(f"producer_{i}", producer_stage(i, p)) for i, p in enumerate(self.producers)],
-                clear_inputs=lambda: None,
                 close_inputs=lambda: None,
             ),
             GroupSpec(
@@ -290,7 +299,6 @@ class Pipeline:
                     (f"processor_{i}", processor_stage(i, inbox))
                     for i, inbox in enumerate(context.dispatch.inboxes)
                 ],
-                clear_inputs=context.dispatch.clear,
                 close_inputs=context.dispatch.close,
             ),
         ]
@@ -299,8 +307,8 @@ class Pipeline:
         return groups
 
     def _batcher_group(self, context: StageContext) -> GroupSpec:
+        in_flight = context.in_flight
         stages: list[tuple[str, StageFactory]] = []
-        channels: list[Channel[Any]] = []
         for name, options in self.batcher_options.items():
             inbox = context.batcher_inboxes[name]
             # Channels count messages: room for two full batches per batch processor.
@@ -310,23 +318,24 @@ class Pipeline:
                 outboxes = [shared] * options.concurrency
             else:
                 outboxes = [Channel(per_lane) for _ in range(options.concurrency)]
-            channels.append(inbox)
-            channels.extend(dict.fromkeys(outboxes))
-            stages.append((f"batcher_{name}", _batcher_factory(options, inbox, outboxes)))
+            accumulator = BatchAccumulator(options)
+            holding = Holding()
+            places: list[Place] = [inbox, accumulator, holding, *dict.fromkeys(outboxes)]
+            for place in places:
+                in_flight.register(BATCHERS, place)
+            stages.append(
+                (f"batcher_{name}", _batcher_factory(accumulator, inbox, outboxes, holding))
+            )
             for i, outbox in enumerate(outboxes):
                 stages.append(
                     (f"batch_processor_{name}_{i}", _batch_processor_factory(outbox, context))
                 )
 
-        def clear() -> None:
-            for channel in channels:
-                channel.clear()
-
         def close() -> None:
             for inbox in context.batcher_inboxes.values():
                 inbox.close()
 
-        return GroupSpec("batcher", stages, clear_inputs=clear, close_inputs=close)
+        return GroupSpec("batcher", stages, close_inputs=close)
 
     # -- testing helpers -----------------------------------------------------------
 
@@ -360,8 +369,9 @@ class Pipeline:
             message.batch_mode = batch_mode
             messages.append(message)
         waiting = [self._caller.expect(m) for m in messages]
-        context.in_flight.add(messages, asyncio.get_running_loop().time())
-        rejected = await context.dispatch.dispatch(messages)
+        context.in_flight.receive(messages, asyncio.get_running_loop().time())
+        # Held by the caller until handed over; a restart does not take it from here.
+        rejected = await context.dispatch.dispatch(messages, Holding())
         if rejected:
             await context.terminator.finish([], rejected, "test")
         return list(await asyncio.gather(*waiting))
@@ -440,10 +450,15 @@ def _name_of(function: Callable[..., Hashable | Message] | None) -> str | None:
 
 
 def _batcher_factory(
-    options: BatcherOptions, inbox: Channel[list[Message]], outboxes: list[Channel[Batch]]
+    accumulator: BatchAccumulator,
+    inbox: Channel[list[Message]],
+    outboxes: list[Channel[Batch]],
+    holding: Holding,
 ) -> StageFactory:
-    return lambda: run_batcher(options, inbox, outboxes)
+    return lambda: run_batcher(accumulator, inbox, outboxes, holding)
 
 
 def _batch_processor_factory(inbox: Channel[Batch], context: StageContext) -> StageFactory:
-    return lambda: run_batch_processor(inbox, context)
+    holding = Holding()
+    context.in_flight.register(BATCHERS, holding)
+    return lambda: run_batch_processor(inbox, context, holding)

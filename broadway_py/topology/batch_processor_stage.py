@@ -8,24 +8,29 @@ reason saying so, so that nothing is ever left un-acknowledged.
 from __future__ import annotations
 
 import time
-from operator import attrgetter
 
+from broadway_py.acknowledger import all_ok_in_one_group
 from broadway_py.message import Message
 from broadway_py.telemetry import BatchHandled
 from broadway_py.topology.batcher import Batch
 from broadway_py.topology.channel import Channel
 from broadway_py.topology.context import StageContext
+from broadway_py.topology.holding import Holding
 
 
-async def run_batch_processor(inbox: Channel[Batch], context: StageContext) -> None:
+async def run_batch_processor(
+    inbox: Channel[Batch], context: StageContext, holding: Holding
+) -> None:
     handle_batch = context.callbacks.handle_batch
     finish = context.terminator.finish
+    finish_group = context.terminator.finish_group
     telemetry = context.telemetry
     while True:
         batch = await inbox.get()
         if batch is None:
             return
         messages = batch.messages
+        holding.hold(messages)
         started = time.perf_counter()
         if handle_batch is not None:
             try:
@@ -36,21 +41,22 @@ async def run_batch_processor(inbox: Channel[Batch], context: StageContext) -> N
                 for message in messages:
                     message.failed(error)
         duration = time.perf_counter() - started
-        if all(map(_is_ok, messages)):  # at C speed: the usual case
-            successful, failed = messages, []
+        if all_ok_in_one_group(messages):  # the usual case
+            holding.clear()
+            await finish_group(messages, "batcher")
+            failed_count = 0
         else:
             successful = [m for m in messages if m.status.ok]
             failed = [m for m in messages if not m.status.ok]
-        await finish(successful, failed, "batcher")
+            holding.clear()
+            await finish(successful, failed, "batcher")
+            failed_count = len(failed)
         if telemetry.enabled:
             telemetry.emit(
                 BatchHandled(
-                    batch.info.batcher, len(messages), len(failed), duration, batch.info.trigger
+                    batch.info.batcher, len(messages), failed_count, duration, batch.info.trigger
                 )
             )
-
-
-_is_ok = attrgetter("status.ok")
 
 
 def _reconcile(given: list[Message], returned: object) -> list[Message]:

@@ -11,8 +11,9 @@ skipped lazily.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 from broadway_py.message import BatchInfo, BatchTrigger, Message
 from broadway_py.options import BatcherOptions, default_message_size
@@ -25,6 +26,9 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.messages)
+
+    def __iter__(self) -> Iterator[Message]:
+        return iter(self.messages)
 
 
 class _Open:
@@ -165,6 +169,17 @@ class BatchAccumulator:
         closed = [self._close(key, "drain") for key in list(self._open)]
         self._deadlines.clear()
         return closed
+
+    def held(self) -> Iterator[Message]:
+        """The messages in open batches (an in-flight place)."""
+        return chain.from_iterable(batch.messages for batch in self._open.values())
+
+    def take_all(self) -> list[Message]:
+        """Drop every open batch and return its messages (a restart)."""
+        taken = list(self.held())
+        self._open.clear()
+        self._deadlines.clear()
+        return taken
 
     def _start(self, key: BatchKey, now: float) -> _Open:
         deadline = now + self.batch_timeout

@@ -4,6 +4,9 @@ It waits for the next chunk or the earliest batch deadline, whichever comes
 first (one timer per wait, no polling), and hands closed batches to the batch
 processor of their lane. When its inbox closes (drain) it flushes every
 partial batch and closes its batch processors' inboxes.
+
+The accumulator outlives the task (it is an in-flight place: a restart empties
+it), and so does the holding of closed batches not yet handed over.
 """
 
 from __future__ import annotations
@@ -11,23 +14,27 @@ from __future__ import annotations
 import asyncio
 
 from broadway_py.message import Message
-from broadway_py.options import BatcherOptions
 from broadway_py.topology.batcher import Batch, BatchAccumulator
 from broadway_py.topology.channel import Channel
+from broadway_py.topology.holding import Holding
 
 
 async def run_batcher(
-    options: BatcherOptions,
+    accumulator: BatchAccumulator,
     inbox: Channel[list[Message]],
     outboxes: list[Channel[Batch]],
+    holding: Holding,
 ) -> None:
-    accumulator = BatchAccumulator(options)
     clock = asyncio.get_running_loop().time
-    partitioned = options.partition_by is not None
+    partitioned = accumulator.partition_by is not None
 
     async def hand_over(batches: list[Batch]) -> None:
+        if not batches:
+            return
+        holding.chunks = list(batches)
         for batch in batches:
             await outboxes[batch.info.partition if partitioned else 0].put(batch)
+            del holding.chunks[0]
 
     while True:
         chunk = await inbox.get(accumulator.next_deadline())

@@ -12,10 +12,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sized
-from typing import Generic, TypeVar
+from collections.abc import Iterator
+from itertools import chain
+from typing import Any, Generic, Protocol, TypeVar
 
-T = TypeVar("T", bound=Sized)
+
+class Chunk(Protocol):
+    """What a channel carries: a sized group of messages (a list, a batch)."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+T = TypeVar("T", bound=Chunk)
 
 
 class Channel(Generic[T]):
@@ -96,6 +106,14 @@ class Channel(Generic[T]):
         self.size = 0
         self._wake_all(self._putters)
         return taken
+
+    def held(self) -> Iterator[Any]:
+        """The messages of every item waiting here (an in-flight place)."""
+        return chain.from_iterable(self._items)
+
+    def take_all(self) -> list[Any]:
+        """:meth:`clear`, flattened to the messages (an in-flight place)."""
+        return list(chain.from_iterable(self.clear()))
 
     @staticmethod
     def _wake(waiters: deque[asyncio.Future[None]]) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Hashable
 from broadway_py.message import Message
 from broadway_py.options import PartitionBy, ProcessorOptions
 from broadway_py.topology.channel import Channel
+from broadway_py.topology.holding import Holding
 
 Chunk = list[Message]
 
@@ -31,19 +32,24 @@ class ProcessorDispatch:
             ]
             self.channels = list(self.inboxes)
 
-    async def dispatch(self, chunk: Chunk) -> Chunk:
-        """Hand ``chunk`` to the processors; returns the messages ``partition_by`` failed."""
+    async def dispatch(self, chunk: Chunk, holding: Holding) -> Chunk:
+        """Hand ``chunk`` to the processors; returns the messages ``partition_by`` failed.
+
+        ``holding`` (the caller's) keeps what is not handed over yet: in the
+        end, only the failed messages, for the caller to finish.
+        """
         if self.partition_by is None:
+            holding.hold(chunk)
             await self.channels[0].put(chunk)
-            for message in chunk:
-                message.holder = 1
+            holding.clear()
             return []
         parts, failed = self.split(chunk)
-        for index, part in enumerate(parts):
-            if part:
-                await self.inboxes[index].put(part)
-                for message in part:
-                    message.holder = 1
+        pending = [(index, part) for index, part in enumerate(parts) if part]
+        holding.chunks = [part for _, part in pending]
+        holding.chunks.append(failed)
+        for index, part in pending:
+            await self.inboxes[index].put(part)
+            del holding.chunks[0]
         return failed
 
     def split(self, chunk: Chunk) -> tuple[list[Chunk], Chunk]:
@@ -63,7 +69,3 @@ class ProcessorDispatch:
     def close(self) -> None:
         for channel in self.channels:
             channel.close()
-
-    def clear(self) -> None:
-        for channel in self.channels:
-            channel.clear()

@@ -1,52 +1,89 @@
 """InFlight: every message the pipeline holds and has not yet acknowledged.
 
-A message enters when a producer stage receives it and leaves just before its
-acknowledger is called, so a message is acknowledged at most once by the
-pipeline. Each message's ``holder`` says which stage group is responsible for
-it; when the supervisor restarts groups, what those groups held is taken out
-here and handed back to the broker.
+The hot path pays for it once per chunk, not once per message: a producer
+stage stamps what it received (``received_at``) and counts it in, the
+terminator counts out what it hands to an acknowledger, and in between a
+message is always in exactly one *place*: a stage's
+:class:`~broadway_py.topology.holding.Holding`, a
+:class:`~broadway_py.topology.channel.Channel` or a batch accumulator. Each
+place is registered under the stage group that owns it (producers 0,
+processors 1, batchers 2). The messages themselves are looked for only when
+they are needed: by a restart, which takes out what the restarted groups
+held to hand it back to the broker, and by a scrape, for the oldest age.
+
+A stage lets go of messages *before* it calls the terminator with them, so a
+message is acknowledged at most once by the pipeline, even when a stage is
+cancelled in the middle of an ack.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Sequence
-from itertools import repeat
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 from broadway_py.message import Message
 
 
+class Place(Protocol):
+    """Somewhere messages wait between being received and being acknowledged."""
+
+    def held(self) -> Iterator[Message]:
+        """The messages here now (no copy: for a quick look)."""
+        ...
+
+    def take_all(self) -> list[Message]:
+        """Remove every message from here, and return them."""
+        ...
+
+
 class InFlight:
-    __slots__ = ("_messages",)
+    __slots__ = ("_places", "count")
 
     def __init__(self) -> None:
-        # Message -> when it was received. A dict keeps insertion order, so its
-        # first value is the oldest message's.
-        self._messages: dict[Message, float] = {}
+        self.count = 0
+        self._places: list[tuple[int, Place]] = []
 
     def __len__(self) -> int:
-        return len(self._messages)
+        return self.count
 
-    def add(self, messages: Iterable[Message], now: float) -> None:
-        """Register new messages (their ``holder`` starts at 0, the producers)."""
-        self._messages.update(dict.fromkeys(messages, now))
+    def register(self, group: int, place: Place) -> None:
+        """Messages in ``place`` are held by stage group ``group``."""
+        self._places.append((group, place))
 
-    def remove(self, messages: Sequence[Message]) -> None:
-        # map() runs the pops at C speed; the deque throws the results away.
-        deque(map(self._messages.pop, messages, repeat(None, len(messages))), maxlen=0)
+    def receive(self, messages: Sequence[Message], now: float) -> None:
+        """Count in new messages, stamped with when they were received."""
+        for message in messages:
+            message.received_at = now
+        self.count += len(messages)
 
-    def replace(self, old: Message, new: Message) -> None:
-        """A handler returned a different Message object for ``old``."""
-        received_at = self._messages.pop(old, None)
-        if received_at is not None:
-            new.holder = old.holder
-            self._messages[new] = received_at
+    def settle(self, count: int) -> None:
+        """``count`` messages are about to be acknowledged."""
+        self.count -= count
 
     def take_held_from(self, group: int) -> list[Message]:
-        """Remove and return the messages held by stage group ``group`` or later."""
-        taken = [m for m in self._messages if m.holder >= group]
-        self.remove(taken)
-        return taken
+        """Take out the messages held by stage group ``group`` or a later one.
+
+        Only while the stages of those groups are stopped (a restart).
+        """
+        taken: dict[int, Message] = {}
+        for owner, place in self._places:
+            if owner >= group:
+                for message in place.take_all():
+                    taken.setdefault(id(message), message)
+        return list(taken.values())
 
     def oldest_received_at(self) -> float | None:
-        return next(iter(self._messages.values())) if self._messages else None
+        """When the oldest message in flight was received; None when there is none.
+
+        Safe from another thread (a scrape): a place that changed under the
+        look is looked at again.
+        """
+        for _ in range(10):
+            try:
+                return min(
+                    (m.received_at for _, place in self._places for m in place.held()),
+                    default=None,
+                )
+            except RuntimeError:  # a deque or dict changed size while read
+                continue
+        return None

@@ -16,12 +16,15 @@ from broadway_py.message import OK, Message
 from broadway_py.telemetry import MessagesHandled
 from broadway_py.topology.callbacks import settle_result, settle_sync_result
 from broadway_py.topology.channel import Channel
-from broadway_py.topology.context import BATCHERS, StageContext
+from broadway_py.topology.context import StageContext
+from broadway_py.topology.holding import Holding
 
 Routed = tuple[list[Message], list[Message], dict[str, list[Message]], tuple[float, ...]]
 
 
-async def run_processor(index: int, inbox: Channel[list[Message]], context: StageContext) -> None:
+async def run_processor(
+    index: int, inbox: Channel[list[Message]], context: StageContext, holding: Holding
+) -> None:
     callbacks = context.callbacks
     prepare = callbacks.prepare_messages
     in_thread = context.processor_options.executor == "thread" and not (
@@ -35,31 +38,38 @@ async def run_processor(index: int, inbox: Channel[list[Message]], context: Stag
         chunk = await inbox.get()
         if chunk is None:
             return
+        holding.hold(chunk)
         if prepare is not None:
             try:
                 prepared = await prepare(chunk)
                 if not isinstance(prepared, list) or len(prepared) != len(chunk):
                     raise TypeError("prepare_messages must return a list of the same length")
+                for old, new in zip(chunk, prepared, strict=True):
+                    if not isinstance(new, Message):
+                        raise TypeError(
+                            f"prepare_messages returned a {type(new).__name__}, not a Message"
+                        )
+                    new.received_at = old.received_at
                 chunk = prepared
             except Exception as error:
+                holding.clear()
                 await finish([], [m.failed(error) for m in chunk], "processor")
                 continue
         timed = telemetry.enabled
         if in_thread:
-            routed, replaced = await asyncio.to_thread(_handle_sync, chunk, context, timed)
-            for old, new in replaced:
-                context.in_flight.replace(old, new)
+            routed = await asyncio.to_thread(_handle_sync, chunk, context, timed)
         elif quick and not timed:
             routed = await _handle_quick(chunk, context)
         else:
             routed = await _handle(chunk, context, timed)
         successful, failed, to_batchers, durations = routed
+        # Let go of what is acked here; keep what still goes to a batcher.
+        holding.chunks = list(to_batchers.values())
         if successful or failed:
             await finish(successful, failed, "processor")
         for name, messages in to_batchers.items():
             await batcher_inboxes[name].put(messages)
-            for message in messages:
-                message.holder = BATCHERS
+            del holding.chunks[0]
         if timed:
             telemetry.emit(MessagesHandled(index, len(chunk) - len(failed), len(failed), durations))
 
@@ -72,7 +82,6 @@ async def _handle(chunk: list[Message], context: StageContext, timed: bool) -> R
     to_batchers: dict[str, list[Message]] = {}
     durations: list[float] = []
     clock = time.perf_counter
-    in_flight = context.in_flight
     for message in chunk:
         started = clock() if timed else 0.0
         try:
@@ -81,7 +90,7 @@ async def _handle(chunk: list[Message], context: StageContext, timed: bool) -> R
                 result = await result
             if result is not message:
                 result = await settle_result(message, result)
-                in_flight.replace(message, result)
+                result.received_at = message.received_at
         except Exception as error:
             result = message.failed(error)
         if timed:
@@ -108,7 +117,7 @@ async def _handle_quick(chunk: list[Message], context: StageContext) -> Routed:
             result = handle(message)
             if result is not message:
                 result = await settle_result(message, result)
-                context.in_flight.replace(message, result)
+                result.received_at = message.received_at
         except Exception as error:
             failed.append(message.failed(error))
             continue
@@ -131,9 +140,7 @@ async def _handle_quick(chunk: list[Message], context: StageContext) -> Routed:
     return successful, failed, to_batchers, ()
 
 
-def _handle_sync(
-    chunk: list[Message], context: StageContext, timed: bool
-) -> tuple[Routed, list[tuple[Message, Message]]]:
+def _handle_sync(chunk: list[Message], context: StageContext, timed: bool) -> Routed:
     """As :func:`_handle`, in a worker thread: touches nothing shared."""
     handle = context.callbacks.handle_message
     successful: list[Message] = []
@@ -141,20 +148,19 @@ def _handle_sync(
     to_batchers: dict[str, list[Message]] = {}
     durations: list[float] = []
     clock = time.perf_counter
-    replaced: list[tuple[Message, Message]] = []
     for message in chunk:
         started = clock() if timed else 0.0
         try:
             result = handle(message)
             if result is not message:
                 result = settle_sync_result(message, result)
-                replaced.append((message, result))
+                result.received_at = message.received_at
         except Exception as error:
             result = message.failed(error)
         if timed:
             durations.append(clock() - started)
         _route(result, context, successful, failed, to_batchers)
-    return (successful, failed, to_batchers, tuple(durations)), replaced
+    return successful, failed, to_batchers, tuple(durations)
 
 
 def _route(

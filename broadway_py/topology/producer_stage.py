@@ -1,10 +1,11 @@
 """A producer stage: asks its producer for messages and hands them on.
 
 Each turn it asks the rate limiter for its demand (the processors'
-``max_demand``), fetches at most what was granted, registers what came in as
-in flight, runs the transformer, and puts the chunk into the processors'
-buffer, waiting there while the buffer is full: that wait is the pipeline's
-back-pressure. A producer that returns no messages is finished (or stopped).
+``max_demand``), fetches at most what was granted, counts what came in as in
+flight (and holds it until it is handed on), runs the transformer, and puts
+the chunk into the processors' buffer, waiting there while the buffer is
+full: that wait is the pipeline's back-pressure. A producer that returns no
+messages is finished (or stopped).
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from broadway_py.options import Transformer
 from broadway_py.producer import Producer
 from broadway_py.telemetry import MessagesReceived, RateLimiterWaited
 from broadway_py.topology.context import StageContext
+from broadway_py.topology.holding import Holding
 
 
-async def run_producer(index: int, producer: Producer, context: StageContext) -> None:
+async def run_producer(
+    index: int, producer: Producer, context: StageContext, holding: Holding
+) -> None:
     demand = context.processor_options.max_demand
     limiter = context.rate_limiter
     transformer = context.producer_options.transformer
@@ -38,20 +42,23 @@ async def run_producer(index: int, producer: Producer, context: StageContext) ->
             limiter.give_back(wanted - len(messages))
         if not messages:
             return
-        context.in_flight.add(messages, clock())
+        context.in_flight.receive(messages, clock())
+        holding.hold(messages)
         if telemetry.enabled:
             telemetry.emit(MessagesReceived(index, len(messages)))
         if transformer is not None:
-            messages, failed = _transform(messages, transformer, context)
+            messages, failed = _transform(messages, transformer)
             if failed:
+                holding.hold(messages)
                 await finish([], failed, "producer")
-        rejected = await context.dispatch.dispatch(messages)
+        rejected = await context.dispatch.dispatch(messages, holding)
+        holding.clear()
         if rejected:
             await finish([], rejected, "producer")
 
 
 def _transform(
-    messages: list[Message], transform: Transformer, context: StageContext
+    messages: list[Message], transform: Transformer
 ) -> tuple[list[Message], list[Message]]:
     kept: list[Message] = []
     failed: list[Message] = []
@@ -63,7 +70,7 @@ def _transform(
                     raise TypeError(
                         f"the transformer returned {type(result).__name__}, not a Message"
                     )
-                context.in_flight.replace(message, result)
+                result.received_at = message.received_at
             kept.append(result)
         except Exception as error:
             failed.append(message.failed(error))

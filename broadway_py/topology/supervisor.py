@@ -3,10 +3,11 @@
 Stages form ordered groups: producers (0), processors (1), batchers with their
 batch processors (2). A crash in group *g* restarts *g* and every later group
 (rest-for-one, as in Broadway: the stages fed by a crashed stage restart with
-it). What the restarted groups held is taken out of the in-flight registry and
-handed back to its broker as failed ("stage crashed"), through the retry
-policy, so a crash loses nothing and a message that crashes a stage every time
-ends dead-lettered instead of looping. Past ``max_restarts`` restarts within
+it). What the restarted groups held (in their channels, open batches and
+stages' hands) is taken out of the in-flight registry and handed back to its
+broker as failed ("stage crashed"), through the retry policy, so a crash
+loses nothing and a message that crashes a stage every time ends
+dead-lettered instead of looping. Past ``max_restarts`` restarts within
 ``max_seconds``, the supervisor gives up and raises PipelineFailed.
 
 A group whose tasks all returned (their inbox closed, or their producer ran
@@ -36,11 +37,10 @@ StageFactory = Callable[[], Coroutine[Any, Any, None]]
 
 @dataclass
 class GroupSpec:
-    """One stage group: how to start its tasks, and its input channels."""
+    """One stage group: how to start its tasks, and how to close its input channels."""
 
     kind: StageGroup
     stages: list[tuple[str, StageFactory]]
-    clear_inputs: Callable[[], None]
     close_inputs: Callable[[], None]
     running: dict[asyncio.Task[None], str] = field(default_factory=dict)
     finished: bool = False
@@ -118,8 +118,7 @@ class Supervisor:
             self.restarts.popleft()
         giving_up = len(self.restarts) > self.options.max_restarts
         await self._cancel_from(index)
-        for group in self.groups[index:]:
-            group.clear_inputs()
+        # Empties the restarted groups' channels too (waking blocked putters).
         lost = self.in_flight.take_held_from(index)
         for message in lost:
             message.failed(reason)

@@ -16,6 +16,7 @@ from broadway_py import (
     RetryPolicy,
 )
 from broadway_py.connectors.memory import MemoryBroker, MemoryProducer, MemoryQueue
+from tests.support import wait_until
 
 NO_WAIT = RetryPolicy(max_attempts=2, min_delay=0, max_delay=0, jitter=0)
 
@@ -257,3 +258,41 @@ async def test_retry_delays_come_from_the_policy() -> None:
     assert attempts[1] - attempts[0] >= 0.045
     assert attempts[2] - attempts[1] >= 0.095
     assert queue.stats.acked == 1
+
+
+async def test_messages_user_code_replaces_keep_their_receipt_time() -> None:
+    def copy(message: Message) -> Message:
+        return Message(message.data, message.acknowledger, message.ack_ref, message.ack_data)
+
+    class Replacing(Handler):
+        def prepare_messages(self, messages: list[Message]) -> list[Message]:
+            return [copy(m) for m in messages]
+
+        def handle_message(self, message: Message) -> Message:
+            return copy(message).put_batcher("slow")
+
+        def handle_batch(self, batcher: str, messages: list[Message], info: BatchInfo) -> None:
+            return None
+
+    queue = queue_with(1, 2, 3)
+    p = pipeline(Replacing(), queue, batchers=[BatcherOptions("slow", batch_timeout=30)])
+    async with p:
+        await wait_until(lambda: len(p.in_flight) == 3 and queue.ready == 0, 10, "3 batched")
+        # Replacements that lost the receipt time would look decades old.
+        assert 0 <= p.oldest_in_flight_age() < 10
+        await p.stop()
+    assert queue.stats.acked == 3
+
+
+async def test_prepare_messages_returning_something_else_fails_the_chunk_with_a_reason() -> None:
+    class Wrong(Handler):
+        def prepare_messages(self, messages: list[Message]) -> list[Any]:
+            return [m.data for m in messages]
+
+        def handle_message(self, message: Message) -> Message:
+            return message
+
+    queue = queue_with(1)
+    await run_until_idle(pipeline(Wrong(), queue, retry=RetryPolicy(max_attempts=1)), queue)
+    (letter,) = queue.dead_letters
+    assert "prepare_messages returned a int, not a Message" in letter.reason
