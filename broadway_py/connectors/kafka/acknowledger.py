@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol
 
 from broadway_py.connectors.kafka.offsets import PartitionOffsets
 from broadway_py.connectors.kafka.publisher import Publisher
+from broadway_py.connectors.kafka.records import delivery_of, offset_of
 from broadway_py.message import Message, describe_exception
 
 log = logging.getLogger("broadway_py.connectors.kafka")
@@ -61,33 +62,33 @@ class KafkaAcknowledger:
         touched: set[PartitionOffsets] = set()
         revoked = 0
         if successful:
-            # Runs of one partition and epoch are marked done at once (the hot path).
-            first = successful[0].ack_data
-            last, last_epoch = first[0], first[1]
-            run: list[int] = []
+            # The hot path. Messages of a fetched run share one delivery tuple: look up
+            # how to mark them once per run, then mark each with one dict operation.
+            last: object = None
+            mark: Callable[[int, None], int | None] | None = None
+            offsets: PartitionOffsets | None = None
+            epoch = 0
             for message in successful:
-                offsets, epoch, record = message.ack_data
-                if offsets is not last or epoch != last_epoch:
-                    revoked += self._done(last, last_epoch, run, touched)
-                    last, last_epoch, run = offsets, epoch, []
-                run.append(record.offset)
-            revoked += self._done(last, last_epoch, run, touched)
+                data = message.ack_data
+                delivery = data[0]
+                if delivery is not last:
+                    last = delivery
+                    offsets, epoch, _ = delivery
+                    mark = offsets.marker(epoch)
+                    if offsets.alive:
+                        touched.add(offsets)
+                if mark is not None:
+                    mark(data[1], None)
+                elif offsets is not None and offsets.alive:
+                    offsets.done(data[1], epoch)
+                else:
+                    revoked += 1
         if failed:
             revoked += await self._settle(failed, touched)
         if touched:
             self.session.acked(touched)
         if revoked:
             self.session.acks_dropped(revoked, "partition revoked before the ack")
-
-    @staticmethod
-    def _done(
-        offsets: PartitionOffsets, epoch: int, run: list[int], touched: set[PartitionOffsets]
-    ) -> int:
-        """Mark a run done; returns how many acks were dropped because of a revoke."""
-        stale = offsets.done_many(run, epoch)
-        if stale < len(run):
-            touched.add(offsets)
-        return stale if not offsets.alive else 0
 
     async def _settle(self, failed: Sequence[Message], touched: set[PartitionOffsets]) -> int:
         """Carry out the decisions of failed messages; returns how many acks were stale."""
@@ -97,26 +98,27 @@ class KafkaAcknowledger:
         retry: list[Message] = []
         dead: list[Message] = []
         for message in failed:
-            offsets, epoch, record = message.ack_data
-            if not offsets.is_current(record.offset, epoch):
+            offsets, epoch, _ = delivery_of(message)
+            offset = offset_of(message)
+            if not offsets.is_current(offset, epoch):
                 stale += not offsets.alive
                 continue
             decision = message.decision
             kind = decision.kind if decision is not None else "retry"
             if kind == "discard":
-                offsets.done(record.offset, epoch)
+                offsets.done(offset, epoch)
                 touched.add(offsets)
             elif kind == "dead_letter":
                 dead.append(message)
             elif session.ordered:
                 first = in_place.get(offsets)
-                if first is None or record.offset < first.ack_data[2].offset:
+                if first is None or offset < offset_of(first):
                     in_place[offsets] = message
             else:
                 retry.append(message)
         for offsets, message in in_place.items():
             delay = message.decision.delay if message.decision is not None else 0.0
-            session.rewind(offsets, message.ack_data[2].offset, delay, message.attempt + 1)
+            session.rewind(offsets, offset_of(message), delay, message.attempt + 1)
         if in_place:
             # Anything after a rewound message will be read again: drop its outcome.
             retry = [m for m in retry if _current(m)]
@@ -141,10 +143,10 @@ class KafkaAcknowledger:
         stale = 0
         unpublished: list[tuple[Message, BaseException]] = []
         for message, error in zip([*retry, *dead], outcomes, strict=True):
-            offsets, epoch, record = message.ack_data
+            offsets, epoch, _ = delivery_of(message)
             if error is not None:
                 unpublished.append((message, error))
-            elif offsets.done(record.offset, epoch):
+            elif offsets.done(offset_of(message), epoch):
                 touched.add(offsets)
             elif not offsets.alive:
                 stale += 1
@@ -158,9 +160,9 @@ class KafkaAcknowledger:
         """Copies that could not be written: read their partitions again from them."""
         first: dict[PartitionOffsets, Message] = {}
         for message, _ in unpublished:
-            offsets = message.ack_data[0]
+            offsets = delivery_of(message)[0]
             seen = first.get(offsets)
-            if seen is None or message.ack_data[2].offset < seen.ack_data[2].offset:
+            if seen is None or offset_of(message) < offset_of(seen):
                 first[offsets] = message
         message, error = unpublished[0]
         log.error(
@@ -174,10 +176,9 @@ class KafkaAcknowledger:
         self.session.acks_dropped(len(unpublished), f"publish failed: {describe_exception(error)}")
         for offsets, message in first.items():
             if _current(message):
-                offsets_at = message.ack_data[2].offset
-                self.session.rewind(offsets, offsets_at, self.session.redeliver_delay, None)
+                self.session.rewind(offsets, offset_of(message), self.session.redeliver_delay, None)
 
 
 def _current(message: Message) -> bool:
-    offsets, epoch, record = message.ack_data
-    return bool(offsets.is_current(record.offset, epoch))
+    offsets, epoch, _ = delivery_of(message)
+    return offsets.is_current(offset_of(message), epoch)

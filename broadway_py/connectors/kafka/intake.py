@@ -29,7 +29,7 @@ from broadway_py.connectors.kafka.buffer import FetchBuffer
 from broadway_py.connectors.kafka.headers import read_not_before
 from broadway_py.connectors.kafka.hold import RetryHold
 from broadway_py.connectors.kafka.offsets import OffsetTracker, PartitionOffsets
-from broadway_py.connectors.kafka.records import add_origin, to_messages
+from broadway_py.connectors.kafka.records import add_origin, headers_of, offset_of, to_messages
 from broadway_py.message import Message
 
 log = logging.getLogger("broadway_py.connectors.kafka")
@@ -61,11 +61,13 @@ class Intake:
         self.full = False
         self.stalled = False
         self._hold_full = False
+        #: Whether the last pass may have left partitions paused (False: none are).
+        self._some_paused = True
         self._hold_timer: asyncio.TimerHandle | None = None
         self._rewinds: dict[Any, _Rewind] = {}
         self._attempts: dict[Any, dict[int, int]] = {}
         self._waiter: asyncio.Future[None] | None = None
-        self._drained: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[bool] | None = None
 
     # -- what the poller puts in ------------------------------------------------------
 
@@ -78,12 +80,9 @@ class Intake:
             if offsets is None or offsets.revoking or self.rebalancing or tp in self._rewinds:
                 self._refetch(tp, records)
                 continue
-            skip = offsets.deliver([r.offset for r in records])
-            if skip:
-                records = records[skip:]
-                if not records:
-                    continue
             messages = to_messages(records, offsets, self.acknowledger, self._attempts.get(tp))
+            if not messages:
+                continue
             if tp.topic == self.retry_topic:
                 add_origin(messages)
                 self._hold_back(tp, messages)
@@ -108,7 +107,7 @@ class Intake:
         now = time.time()
         ready = []
         for message in messages:
-            not_before = read_not_before(message.metadata["headers"] or ())
+            not_before = read_not_before(headers_of(message) or ())
             if not_before is None or not_before <= now:
                 ready.append(message)
             else:
@@ -158,7 +157,7 @@ class Intake:
         """Once the buffer fell to half its capacity, fetching goes on (resumed if paused)."""
         if self.full and len(self.buffer) <= self.capacity // 2:
             self.full = False
-            _resolve(self._drained)
+            _settle(self._drained)
             if self.stalled:
                 self.stalled = False
                 self.apply_pauses()
@@ -167,19 +166,22 @@ class Intake:
         """Wait until the buffer fell to half its capacity; False after ``timeout``."""
         if not self.full:
             return True
-        self._drained = asyncio.get_running_loop().create_future()
+        # A bare future and a timer: this runs once per poll while the pipeline keeps
+        # up, and wait_for(shield(...)) costs twice as much.
+        loop = asyncio.get_running_loop()
+        drained = self._drained = loop.create_future()
+        timer = loop.call_later(timeout, _time_out, drained)
         try:
-            await asyncio.wait_for(asyncio.shield(self._drained), timeout)
-        except TimeoutError:
-            return not self.full
+            in_time = await drained
         finally:
+            timer.cancel()
             self._drained = None
-        return True
+        return in_time or not self.full
 
     def stop(self) -> None:
         self.stopped = True
         self.wake()
-        _resolve(self._drained)
+        _settle(self._drained)
         self.apply_pauses()
 
     # -- rewinds and revokes --------------------------------------------------------------
@@ -220,7 +222,7 @@ class Intake:
         key = offsets.key
         dropped = self.buffer.drop(key) + self.hold.drop(key)
         if dropped:
-            offsets.rewind(min(m.ack_data[2].offset for m in dropped))
+            offsets.rewind(min(map(offset_of, dropped)))
             self.check_drained()
         rewind = self._rewinds.pop(key, None)
         if rewind is not None:
@@ -237,7 +239,7 @@ class Intake:
         self._rewinds.clear()
         self.buffer.clear()
         self.hold.clear()
-        _resolve(self._drained)
+        _settle(self._drained)
 
     # -- pauses ----------------------------------------------------------------------------
 
@@ -247,6 +249,16 @@ class Intake:
         consumer = self.consumer
         if consumer is None:
             return
+        if not (
+            self._some_paused
+            or self.stopped
+            or self.stalled
+            or self.rebalancing
+            or self._rewinds
+            or self._hold_full
+            or self.tracker.revoking()
+        ):
+            return  # nothing paused and nothing to pause: the usual case, before every poll
         try:
             assigned = consumer.assignment()
             if not assigned:
@@ -264,7 +276,9 @@ class Intake:
                     consumer.pause(*(wanted - paused))
                 if paused - wanted:
                     consumer.resume(*(paused - wanted))
+            self._some_paused = bool(wanted)
         except Exception as error:  # the assignment changed under us; the next turn redoes it
+            self._some_paused = True
             log.debug("kafka: pause / resume skipped: %s", error)
 
     def paused(self) -> set[tuple[str, int]]:
@@ -280,3 +294,14 @@ class Intake:
 def _resolve(future: asyncio.Future[None] | None) -> None:
     if future is not None and not future.done():
         future.set_result(None)
+
+
+def _settle(future: asyncio.Future[bool] | None) -> None:
+    """The buffer drained (or fetching stopped): ``wait_drained`` returns True."""
+    if future is not None and not future.done():
+        future.set_result(True)
+
+
+def _time_out(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(False)

@@ -3,11 +3,10 @@
 A consumer commits, for each partition, the offset of the next message the
 group should read. That may only move past a message once it is *done*
 (acknowledged: processed, retried elsewhere, dead-lettered or discarded), and
-messages finish out of order, so each partition keeps:
-
-- the offsets delivered and not yet passed by the commit point, in delivery
-  order (Kafka offsets have gaps: compaction, transaction markers);
-- which of them are still pending, each with the *epoch* it was delivered in.
+messages finish out of order, so each partition keeps the offsets delivered
+and not yet done, each with the *epoch* it was delivered in, in delivery order
+(ascending: Kafka offsets have gaps, compaction and transaction markers, but
+never go back within a delivery run).
 
 The commit point is the first pending offset, or one past the last delivered
 offset when nothing is pending. ``rewind(offset)`` forgets every delivery from
@@ -18,19 +17,21 @@ Each assignment of a partition gets a new :class:`PartitionOffsets`, tagged
 with the tracker's generation. When the partition is revoked its object dies,
 and acks that arrive for it afterwards are refused: they can never be
 committed under the next generation.
+
+Acks of the current epoch are marked done without a check of each offset's
+epoch (see ``marker``): within one epoch every offset is delivered once, so
+each offset of it still pending is pending under that epoch.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 
 class PartitionOffsets:
     """The delivered, pending and committable offsets of one assigned partition."""
 
     __slots__ = (
-        "_order",
         "_pending",
         "alive",
         "committed",
@@ -38,8 +39,8 @@ class PartitionOffsets:
         "generation",
         "key",
         "last_delivered",
-        "passed",
         "revoking",
+        "start",
     )
 
     def __init__(self, key: Hashable, generation: int) -> None:
@@ -48,12 +49,15 @@ class PartitionOffsets:
         self.alive = True
         self.revoking = False
         self.epoch = 0
-        self._order: deque[int] = deque()
+        #: offset -> the epoch it was delivered in, for the offsets not done yet. Keys are
+        #: inserted in ascending order (see ``deliver`` and ``rewind``), so the first key is
+        #: the lowest pending offset.
         self._pending: dict[int, int] = {}
         #: The highest offset delivered in this assignment (-1: none yet).
         self.last_delivered = -1
-        #: One past the last offset the commit point moved over (None: none yet).
-        self.passed: int | None = None
+        #: The first offset delivered in this assignment (None: none yet). The commit
+        #: point means something only once it moved past it.
+        self.start: int | None = None
         #: The last offset committed to the broker (None: none in this assignment).
         self.committed: int | None = None
 
@@ -67,19 +71,35 @@ class PartitionOffsets:
         """
         if not offsets:
             return 0
-        last = self.last_delivered
-        skip = 0
-        if offsets[0] <= last:
-            while skip < len(offsets) and offsets[skip] <= last:
-                skip += 1
+        skip = self.stale_prefix(offsets)
+        if skip:
             offsets = offsets[skip:]
             if not offsets:
                 return skip
-        epoch = self.epoch
-        self._order.extend(offsets)
-        self._pending.update(dict.fromkeys(offsets, epoch))
-        self.last_delivered = offsets[-1]
+        pending, epoch = self.delivering(offsets[0], offsets[-1])
+        pending.update(dict.fromkeys(offsets, epoch))
         return skip
+
+    def stale_prefix(self, offsets: Sequence[int]) -> int:
+        """How many leading offsets of a fetched run were delivered already (usually 0)."""
+        last = self.last_delivered
+        skip = 0
+        while skip < len(offsets) and offsets[skip] <= last:
+            skip += 1
+        return skip
+
+    def delivering(self, first: int, last: int) -> tuple[dict[int, int], int]:
+        """For the hot path: record a run of ascending offsets from ``first`` to ``last``.
+
+        Returns the pending map and the epoch: the caller sets ``pending[offset] =
+        epoch`` for every offset of the run, in order, before anything else touches
+        this object. ``first`` must be above the last offset delivered (see
+        ``stale_prefix``).
+        """
+        if self.start is None:
+            self.start = first
+        self.last_delivered = last
+        return self._pending, self.epoch
 
     def is_current(self, offset: int, epoch: int) -> bool:
         """True if ``offset`` was delivered in ``epoch`` and is still pending."""
@@ -93,28 +113,14 @@ class PartitionOffsets:
         del pending[offset]
         return True
 
-    def done_many(self, offsets: list[int], epoch: int) -> int:
-        """Mark deliveries of one epoch done; returns how many were stale."""
-        if not self.alive:
-            return len(offsets)
-        pending = self._pending
-        stale = 0
-        for offset in offsets:
-            if pending.get(offset) == epoch:
-                del pending[offset]
-            else:
-                stale += 1
-        return stale
+    def marker(self, epoch: int) -> Callable[[int, None], int | None] | None:
+        """For the ack hot path: ``mark(offset, None)`` marks done an offset of ``epoch``.
 
-    def advance(self) -> None:
-        """Move the commit point over the done offsets at the head of the order."""
-        order = self._order
-        pending = self._pending
-        passed = None
-        while order and order[0] not in pending:
-            passed = order.popleft()
-        if passed is not None:
-            self.passed = passed + 1
+        Only while ``epoch`` is the current one of a live assignment (else None: use
+        ``done``). Within it every offset is pending under that epoch, or done already:
+        marking it again changes nothing.
+        """
+        return self._pending.pop if self.alive and epoch == self.epoch else None
 
     def rewind(self, offset: int) -> int:
         """Forget deliveries from ``offset`` on and start a new epoch; returns it.
@@ -122,11 +128,14 @@ class PartitionOffsets:
         The partition is to be read again from ``offset``, so ``offset`` must be
         at or after the commit point; the next delivery may start there.
         """
-        order = self._order
         pending = self._pending
-        while order and order[-1] >= offset:
-            pending.pop(order.pop(), None)
-        self.advance()
+        forgotten = []
+        for delivered in reversed(pending):
+            if delivered < offset:
+                break
+            forgotten.append(delivered)
+        for delivered in forgotten:
+            del pending[delivered]
         self.last_delivered = offset - 1
         self.epoch += 1
         return self.epoch
@@ -138,16 +147,24 @@ class PartitionOffsets:
         """Deliveries not yet done."""
         return len(self._pending)
 
+    def low_water(self) -> int | None:
+        """The first offset not yet done, delivered or not (for lag); None: nothing seen."""
+        pending = self._pending
+        if pending:
+            return next(iter(pending))
+        after = self.last_delivered + 1
+        return after if self.start is not None and after > self.start else None
+
     def commit_point(self) -> int | None:
         """Where the group should resume: the first offset not done (None: nothing done yet).
 
         That is the first pending offset, or one past the last delivered when
         nothing is pending.
         """
-        self.advance()
-        if self.passed is None:
+        point = self.low_water()
+        if point is None or self.start is None or point <= self.start:
             return None
-        return self._order[0] if self._order else self.passed
+        return point
 
     def to_commit(self) -> int | None:
         """The commit point when it is ahead of what was committed, else None."""
@@ -159,11 +176,6 @@ class PartitionOffsets:
     def mark_committed(self, offset: int) -> None:
         if self.committed is None or offset > self.committed:
             self.committed = offset
-
-    def low_water(self) -> int | None:
-        """The first offset not yet done, delivered or not (for lag); None: nothing seen."""
-        self.advance()
-        return self._order[0] if self._order else self.passed
 
     def __repr__(self) -> str:
         return (
@@ -210,6 +222,10 @@ class OffsetTracker:
 
     def live(self) -> list[PartitionOffsets]:
         return list(self._live.values())
+
+    def revoking(self) -> bool:
+        """Whether a partition held is being revoked (its in-flight messages finishing)."""
+        return any(offsets.revoking for offsets in self._live.values())
 
     def __len__(self) -> int:
         return len(self._live)

@@ -147,10 +147,9 @@ class KafkaProducer:
         return connection.publisher if connection is not None else None
 
     def acked(self, touched: set[PartitionOffsets]) -> None:
-        waiting = False
-        for offsets in touched:
-            offsets.advance()
-            waiting = waiting or offsets.revoking
+        if self._revoke_waiter is None:
+            return
+        waiting = any(offsets.revoking for offsets in touched)
         if waiting and not any(o.pending for o in self.tracker.live() if o.revoking):
             _resolve(self._revoke_waiter)
 
@@ -365,6 +364,15 @@ def _resolve(future: asyncio.Future[None] | None) -> None:
 
 
 def partition_key(message: Message) -> Hashable:
-    """The ordering key of a Kafka message: its (topic, partition)."""
-    metadata = message.metadata
-    return (metadata["topic"], metadata["partition"])
+    """The ordering key of a Kafka message: its (topic, partition).
+
+    Read from the message's delivery (see :mod:`.records`): one tuple per fetched
+    run, so nothing is built per message. A message the connector did not fetch
+    (``Pipeline.test_message``) is keyed by its metadata.
+    """
+    try:
+        key: Hashable = message.ack_data[0][2]
+    except (TypeError, IndexError, KeyError):
+        metadata = message.metadata
+        return (metadata["topic"], metadata["partition"])
+    return key

@@ -16,14 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from broadway_py.connectors.kafka import headers as h
+from broadway_py.connectors.kafka.records import Fetched, fetched
 from broadway_py.message import Message
 
-Copy = tuple[Any, list[tuple[str, bytes]]]
-
-
-def record_of(message: Message) -> Any:
-    """The aiokafka ConsumerRecord a message was made from."""
-    return message.ack_data[2]
+Copy = tuple[Fetched, list[tuple[str, bytes]]]
 
 
 class Publisher:
@@ -39,7 +35,7 @@ class Publisher:
         now = time.time()
         copies: list[Copy] = []
         for message in messages:
-            record = record_of(message)
+            record = fetched(message)
             delay = message.decision.delay if message.decision is not None else 0.0
             headers = h.retry_headers(
                 record.headers or (),
@@ -57,7 +53,7 @@ class Publisher:
         now = time.time()
         copies: list[Copy] = []
         for message in messages:
-            record = record_of(message)
+            record = fetched(message)
             decision = message.decision
             reason = (decision.reason if decision is not None else "") or message.status.reason
             headers = h.dead_letter_headers(

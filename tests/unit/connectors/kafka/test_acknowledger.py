@@ -49,6 +49,7 @@ class FakeSession:
         self.publisher = publisher or FakePublisher()
         self.rewinds: list[tuple[int, float, int | None]] = []
         self.dropped: list[tuple[int, str]] = []
+        self.touched: set[PartitionOffsets] = set()
 
     def rewind(
         self, offsets: PartitionOffsets, offset: int, delay: float, attempt: int | None
@@ -60,8 +61,7 @@ class FakeSession:
         self.dropped.append((count, reason))
 
     def acked(self, touched: set[PartitionOffsets]) -> None:
-        for offsets in touched:
-            offsets.advance()
+        self.touched.update(touched)
 
 
 def delivered(
@@ -72,7 +72,6 @@ def delivered(
     records = [
         ConsumerRecord("t", 0, i, 0, 0, None, b"v%d" % i, None, 0, 2, ()) for i in range(count)
     ]
-    offsets.deliver([r.offset for r in records])
     return offsets, to_messages(records, offsets, acker), acker
 
 
@@ -154,3 +153,34 @@ async def test_acks_after_a_revoke_are_dropped_and_reported() -> None:
     await acker.ack(None, messages[:2], [failed(messages[2], Decision.retry(0))])
     assert session.publisher.retried == []
     assert session.dropped == [(3, "partition revoked before the ack")]
+
+
+async def test_acks_of_interleaved_partitions_mark_each_partition() -> None:
+    session = FakeSession()
+    acker = KafkaAcknowledger(session)  # type: ignore[arg-type]
+    a, b = PartitionOffsets(("t", 0), 1), PartitionOffsets(("t", 1), 1)
+    from_a = to_messages(
+        [ConsumerRecord("t", 0, i, 0, 0, b"k", b"a", None, 1, 1, (("h", b"1"),)) for i in range(4)],
+        a,
+        acker,
+    )
+    from_b = to_messages(
+        [ConsumerRecord("t", 1, i, 0, 0, None, b"b", None, 0, 1, ()) for i in range(10, 13)],
+        b,
+        acker,
+    )
+    assert from_a[1].metadata == {
+        "topic": "t",
+        "partition": 0,
+        "offset": 1,
+        "key": b"k",
+        "timestamp": 0,
+        "headers": (("h", b"1"),),
+    }
+    await acker.ack(None, [from_a[0], from_b[0], from_a[1], from_b[2], from_a[3]], [])
+    assert a.commit_point() == 2
+    assert b.commit_point() == 11
+    assert a.pending == 1
+    assert b.pending == 1
+    assert session.touched == {a, b}
+    assert session.dropped == []

@@ -193,13 +193,21 @@ def test_the_tracker_commits_only_partitions_that_moved() -> None:
     assert tracker.live() == []
 
 
-def test_done_many_marks_a_run_and_counts_the_stale_ones() -> None:
+def test_the_marker_marks_offsets_of_the_current_epoch_only() -> None:
     partition = PartitionOffsets("p", 1)
     partition.deliver([0, 1, 2, 3])
-    assert partition.done_many([0, 1], 0) == 0
-    assert partition.done_many([1, 2, 9], 0) == 2  # 1 already done, 9 never delivered
-    assert partition.done_many([3], 5) == 1  # another epoch
+    mark = partition.marker(0)
+    assert mark is not None
+    mark(0, None)
+    mark(1, None)
+    mark(1, None)  # a second ack changes nothing
+    assert partition.pending == 2
+    assert partition.commit_point() == 2
+    partition.rewind(3)
+    assert partition.marker(0) is None  # an older epoch: each offset is checked (done)
+    assert partition.done(2, 0)
+    assert not partition.done(3, 0)  # forgotten by the rewind
     assert partition.commit_point() == 3
+    assert partition.marker(1) is not None
     partition.alive = False
-    assert partition.done_many([3], 0) == 1
-    assert partition.pending == 1
+    assert partition.marker(1) is None
