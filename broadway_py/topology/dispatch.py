@@ -35,11 +35,11 @@ class ProcessorDispatch:
     async def dispatch(self, chunk: Chunk, holding: Holding) -> Chunk:
         """Hand ``chunk`` to the processors; returns the messages ``partition_by`` failed.
 
-        ``holding`` (the caller's) keeps what is not handed over yet: in the
-        end, only the failed messages, for the caller to finish.
+        ``holding`` is the caller's, holding ``chunk``; it keeps what is not
+        handed over yet: in the end, only the failed messages, for the caller
+        to finish.
         """
         if self.partition_by is None:
-            holding.hold(chunk)
             await self.channels[0].put(chunk)
             holding.clear()
             return []

@@ -9,9 +9,9 @@ is called, once per (acknowledger, ack_ref) group. The stage that calls
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
-from broadway_py.acknowledger import group_acks
+from broadway_py.acknowledger import Acknowledger, group_acks
 from broadway_py.message import Message
 from broadway_py.retry import RetryPolicy
 from broadway_py.telemetry import AckFailed, MessagesAcked, Telemetry
@@ -48,12 +48,7 @@ class Terminator:
                     log.exception("handle_failed raised; the failed messages are acked anyway")
         self.in_flight.settle(len(successful) + len(failed))
         for acknowledger, ack_ref, ok, bad in group_acks(successful, failed):
-            try:
-                await acknowledger.ack(ack_ref, ok, bad)
-            except Exception as error:
-                if self.telemetry.enabled:
-                    self.telemetry.emit(AckFailed(stage, repr(error)))
-                raise
+            await self._ack(acknowledger, ack_ref, ok, bad, stage)
         if self.telemetry.enabled:
             self._report(successful, failed, stage)
 
@@ -65,14 +60,24 @@ class Terminator:
         """
         self.in_flight.settle(len(successful))
         first = successful[0]
+        await self._ack(first.acknowledger, first.ack_ref, successful, [], stage)
+        if self.telemetry.enabled:
+            self._report(successful, [], stage)
+
+    async def _ack(
+        self,
+        acknowledger: Acknowledger,
+        ack_ref: Hashable,
+        successful: Sequence[Message],
+        failed: Sequence[Message],
+        stage: str,
+    ) -> None:
         try:
-            await first.acknowledger.ack(first.ack_ref, successful, [])
+            await acknowledger.ack(ack_ref, successful, failed)
         except Exception as error:
             if self.telemetry.enabled:
                 self.telemetry.emit(AckFailed(stage, repr(error)))
             raise
-        if self.telemetry.enabled:
-            self.telemetry.emit(MessagesAcked(stage, len(successful), 0, 0, 0))
 
     def _report(self, successful: Sequence[Message], failed: Sequence[Message], stage: str) -> None:
         retried = dead = discarded = 0

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from broadway_py.acknowledger import Acknowledger
 from broadway_py.connectors.kafka.buffer import FetchBuffer
@@ -33,6 +33,8 @@ from broadway_py.connectors.kafka.records import add_origin, headers_of, offset_
 from broadway_py.message import Message
 
 log = logging.getLogger("broadway_py.connectors.kafka")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -151,13 +153,13 @@ class Intake:
             self._waiter = None
 
     def wake(self) -> None:
-        _resolve(self._waiter)
+        _complete(self._waiter, None)
 
     def check_drained(self) -> None:
         """Once the buffer fell to half its capacity, fetching goes on (resumed if paused)."""
         if self.full and len(self.buffer) <= self.capacity // 2:
             self.full = False
-            _settle(self._drained)
+            _complete(self._drained, True)
             if self.stalled:
                 self.stalled = False
                 self.apply_pauses()
@@ -170,7 +172,7 @@ class Intake:
         # up, and wait_for(shield(...)) costs twice as much.
         loop = asyncio.get_running_loop()
         drained = self._drained = loop.create_future()
-        timer = loop.call_later(timeout, _time_out, drained)
+        timer = loop.call_later(timeout, _complete, drained, False)
         try:
             in_time = await drained
         finally:
@@ -181,7 +183,7 @@ class Intake:
     def stop(self) -> None:
         self.stopped = True
         self.wake()
-        _settle(self._drained)
+        _complete(self._drained, True)
         self.apply_pauses()
 
     # -- rewinds and revokes --------------------------------------------------------------
@@ -239,7 +241,7 @@ class Intake:
         self._rewinds.clear()
         self.buffer.clear()
         self.hold.clear()
-        _settle(self._drained)
+        _complete(self._drained, True)
 
     # -- pauses ----------------------------------------------------------------------------
 
@@ -291,17 +293,6 @@ class Intake:
         return {(tp.topic, tp.partition) for tp in paused}
 
 
-def _resolve(future: asyncio.Future[None] | None) -> None:
+def _complete(future: asyncio.Future[T] | None, result: T) -> None:
     if future is not None and not future.done():
-        future.set_result(None)
-
-
-def _settle(future: asyncio.Future[bool] | None) -> None:
-    """The buffer drained (or fetching stopped): ``wait_drained`` returns True."""
-    if future is not None and not future.done():
-        future.set_result(True)
-
-
-def _time_out(future: asyncio.Future[bool]) -> None:
-    if not future.done():
-        future.set_result(False)
+        future.set_result(result)
