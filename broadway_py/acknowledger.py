@@ -39,10 +39,8 @@ def group_acks(successful: Sequence[Message], failed: Sequence[Message]) -> list
     if _share_one_group(first, successful) and _share_one_group(first, failed):
         return [(first.acknowledger, first.ack_ref, list(successful), list(failed))]
     groups: dict[tuple[int, Hashable], AckGroup] = {}
-    for m in successful:
-        _group_of(groups, m)[2].append(m)
-    for m in failed:
-        _group_of(groups, m)[3].append(m)
+    _sort_into(groups, successful, failed=False)
+    _sort_into(groups, failed, failed=True)
     return list(groups.values())
 
 
@@ -75,12 +73,30 @@ def _share_one_group(first: Message, messages: Sequence[Message]) -> bool:
     return True
 
 
-def _group_of(groups: dict[tuple[int, Hashable], AckGroup], message: Message) -> AckGroup:
-    key = (id(message.acknowledger), message.ack_ref)
-    group = groups.get(key)
-    if group is None:
-        group = groups[key] = (message.acknowledger, message.ack_ref, [], [])
-    return group
+def _sort_into(
+    groups: dict[tuple[int, Hashable], AckGroup], messages: Sequence[Message], *, failed: bool
+) -> None:
+    """Append each message to its group's successful (or ``failed``) list.
+
+    Neighbours usually share a group (a connector's ack_ref is often one per
+    fetched run): a message of the previous one's group skips the dictionary.
+    """
+    last_acknowledger: object = None
+    last_ref: object = _NO_REF
+    bucket: list[Message] = []
+    for message in messages:
+        acknowledger, ack_ref = message.acknowledger, message.ack_ref
+        if acknowledger is not last_acknowledger or ack_ref is not last_ref:
+            key = (id(acknowledger), ack_ref)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = (acknowledger, ack_ref, [], [])
+            bucket = group[3] if failed else group[2]
+            last_acknowledger, last_ref = acknowledger, ack_ref
+        bucket.append(message)
+
+
+_NO_REF = object()
 
 
 class NoopAcknowledger:

@@ -27,3 +27,16 @@ def test_groups_by_acknowledger_and_ref_keeping_order() -> None:
 
 def test_nothing_to_group() -> None:
     assert group_acks([], []) == []
+
+
+def test_runs_of_one_group_and_equal_refs_that_are_not_identical_share_a_group() -> None:
+    acker = NoopAcknowledger()
+    a1, a2, b = ("t", 0), tuple(["t", 0]), ("t", 1)  # a1 == a2, but two objects
+    assert a1 is not a2
+    ok = [Message(i, acknowledger=acker, ack_ref=ref) for i, ref in enumerate([a1, a1, b, a2, b])]
+    bad = [Message(9, acknowledger=acker, ack_ref=b), Message(8, acknowledger=acker, ack_ref=a2)]
+    groups = group_acks(ok, bad)
+    assert [(g[1], [m.data for m in g[2]], [m.data for m in g[3]]) for g in groups] == [
+        (("t", 0), [0, 1, 3], [8]),
+        (("t", 1), [2, 4], [9]),
+    ]

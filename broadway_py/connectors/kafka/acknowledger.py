@@ -62,25 +62,25 @@ class KafkaAcknowledger:
         touched: set[PartitionOffsets] = set()
         revoked = 0
         if successful:
-            # The hot path. Messages of a fetched run share one delivery tuple: look up
-            # how to mark them once per run, then mark each with one dict operation.
+            # The hot path. Messages of a fetched run share one Delivery (their ack_ref):
+            # look up how to mark them once per run, then mark each with one dict operation.
             last: object = None
             mark: Callable[[int, None], int | None] | None = None
             offsets: PartitionOffsets | None = None
             epoch = 0
             for message in successful:
-                data = message.ack_data
-                delivery = data[0]
-                if delivery is not last:
-                    last = delivery
-                    offsets, epoch, _ = delivery
+                ref = message.ack_ref
+                if ref is not last:
+                    last = ref
+                    delivery = delivery_of(message)
+                    offsets, epoch = delivery.offsets, delivery.epoch
                     mark = offsets.marker(epoch)
                     if offsets.alive:
                         touched.add(offsets)
                 if mark is not None:
-                    mark(data[1], None)
+                    mark(message.ack_data, None)
                 elif offsets is not None and offsets.alive:
-                    offsets.done(data[1], epoch)
+                    offsets.done(message.ack_data, epoch)
                 else:
                     revoked += 1
         if failed:
@@ -98,8 +98,8 @@ class KafkaAcknowledger:
         retry: list[Message] = []
         dead: list[Message] = []
         for message in failed:
-            offsets, epoch, _ = delivery_of(message)
-            offset = offset_of(message)
+            delivery = delivery_of(message)
+            offsets, epoch, offset = delivery.offsets, delivery.epoch, offset_of(message)
             if not offsets.is_current(offset, epoch):
                 stale += not offsets.alive
                 continue
@@ -143,7 +143,8 @@ class KafkaAcknowledger:
         stale = 0
         unpublished: list[tuple[Message, BaseException]] = []
         for message, error in zip([*retry, *dead], outcomes, strict=True):
-            offsets, epoch, _ = delivery_of(message)
+            delivery = delivery_of(message)
+            offsets, epoch = delivery.offsets, delivery.epoch
             if error is not None:
                 unpublished.append((message, error))
             elif offsets.done(offset_of(message), epoch):
@@ -160,7 +161,7 @@ class KafkaAcknowledger:
         """Copies that could not be written: read their partitions again from them."""
         first: dict[PartitionOffsets, Message] = {}
         for message, _ in unpublished:
-            offsets = delivery_of(message)[0]
+            offsets = delivery_of(message).offsets
             seen = first.get(offsets)
             if seen is None or offset_of(message) < offset_of(seen):
                 first[offsets] = message
@@ -180,5 +181,5 @@ class KafkaAcknowledger:
 
 
 def _current(message: Message) -> bool:
-    offsets, epoch, _ = delivery_of(message)
-    return offsets.is_current(offset_of(message), epoch)
+    delivery = delivery_of(message)
+    return delivery.offsets.is_current(offset_of(message), delivery.epoch)

@@ -36,6 +36,7 @@ from broadway_py.connectors.kafka.committer import Committer
 from broadway_py.connectors.kafka.connection import Connection, connect
 from broadway_py.connectors.kafka.errors import ConsumerStoppedError, translate
 from broadway_py.connectors.kafka.intake import Intake
+from broadway_py.connectors.kafka.message import Delivery
 from broadway_py.connectors.kafka.offsets import OffsetTracker, PartitionOffsets
 from broadway_py.connectors.kafka.options import Options
 from broadway_py.connectors.kafka.publisher import Publisher
@@ -366,13 +367,12 @@ def _resolve(future: asyncio.Future[None] | None) -> None:
 def partition_key(message: Message) -> Hashable:
     """The ordering key of a Kafka message: its (topic, partition).
 
-    Read from the message's delivery (see :mod:`.records`): one tuple per fetched
+    Read from the message's delivery (see :mod:`.message`): one per fetched
     run, so nothing is built per message. A message the connector did not fetch
     (``Pipeline.test_message``) is keyed by its metadata.
     """
-    try:
-        key: Hashable = message.ack_data[0][2]
-    except (TypeError, IndexError, KeyError):
-        metadata = message.metadata
-        return (metadata["topic"], metadata["partition"])
-    return key
+    delivery = message.ack_ref
+    if type(delivery) is Delivery:
+        return delivery.key
+    metadata = message.metadata
+    return (metadata["topic"], metadata["partition"])

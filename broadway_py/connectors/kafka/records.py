@@ -1,34 +1,32 @@
-"""Fetched records -> Messages: the connector's hot path, kept free of branches it can skip.
+"""Fetched records -> KafkaMessages: the connector's hot path, kept free of branches it can skip.
 
 ``message.data`` is the record's value as bytes; ``message.metadata`` holds
 ``topic``, ``partition``, ``offset``, ``key``, ``timestamp`` (milliseconds)
 and ``headers`` (a tuple of (name, bytes) pairs), plus, for a record read from
 the retry topic, ``original_topic`` / ``original_partition`` /
 ``original_offset``. ``message.attempt`` comes from the ``broadway-attempt``
-header (1 without one).
+header (1 without one). See :mod:`.message` for how a message is built (one
+object per record) and acknowledged (``ack_ref``: its run's
+:class:`~.message.Delivery`; ``ack_data``: its offset). The aiokafka record
+itself is not kept: it dies with the poll.
 
-``message.ack_data`` is ``(delivery, offset, value, key, headers)``: the
-record's offset and, as fetched, what retries and dead letters are copied
-from (the pipeline may decode ``message.data`` meanwhile). ``delivery`` is
-``(partition offsets, epoch, (topic, partition))``, one tuple shared by every
-message of a fetched run: what the acknowledger needs to mark them done, in
-runs. The aiokafka record itself is not kept: it dies with the poll, so a
-message in flight holds no more objects the garbage collector has to walk
-than it must.
+A message the pipeline replaced with a plain :class:`~broadway_py.Message`
+(carrying over ``acknowledger``, ``ack_ref``, ``ack_data`` and ``metadata``)
+is acknowledged the same way; a retry or dead-letter copy of it is made from
+its metadata and its ``data`` (bytes as they are, anything else as UTF-8
+text), since the record as fetched went with the message it replaced.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from broadway_py.acknowledger import Acknowledger
 from broadway_py.connectors.kafka.headers import Headers, read_attempt, read_origin
+from broadway_py.connectors.kafka.message import Delivery, KafkaMessage
 from broadway_py.connectors.kafka.offsets import PartitionOffsets
 from broadway_py.message import Message
-
-#: ``(partition offsets, epoch, (topic, partition))``: one per fetched run.
-Delivery = tuple[PartitionOffsets, int, tuple[str, int]]
 
 
 class Fetched(NamedTuple):
@@ -59,49 +57,28 @@ def to_messages(
     if not records:
         return []
     first = records[0]
-    topic, partition = first.topic, first.partition
     pending, epoch = offsets.delivering(first.offset, records[-1].offset)
-    delivery: Delivery = (offsets, epoch, (topic, partition))
-    # Copying a template is quicker than a dict display, and gives the same dict.
-    template = {
-        "topic": topic,
-        "partition": partition,
-        "offset": 0,
-        "key": None,
-        "timestamp": 0,
-        "headers": (),
-    }
-    copy = template.copy
+    delivery = Delivery(offsets, epoch, (first.topic, first.partition))
     messages: list[Message] = []
     append = messages.append
     for record in records:
-        metadata = copy()
-        metadata["offset"] = offset = record.offset
-        metadata["timestamp"] = record.timestamp
-        pending[offset] = epoch
-        key = record.key
-        if key is not None:
-            metadata["key"] = key
+        pending[offset := record.offset] = epoch
         headers = record.headers
-        if headers:
-            metadata["headers"] = headers
-            attempt = read_attempt(headers)
-        else:
-            attempt = 1
-        value = record.value
         append(
-            Message(  # positional: the quick way to build one
-                value,
+            KafkaMessage(  # positional: the quick way to build one
+                record.value,
                 acknowledger,
-                None,
-                (delivery, offset, value, key, headers),
-                metadata,
-                attempt,
+                delivery,
+                offset,
+                record.key,
+                record.timestamp,
+                headers or (),
+                read_attempt(headers) if headers else 1,
             )
         )
     if attempts:
         for message in messages:
-            again = attempts.pop(message.ack_data[1], None)
+            again = attempts.pop(message.ack_data, None)
             if again is not None:
                 message.attempt = again
     return messages
@@ -110,30 +87,51 @@ def to_messages(
 def add_origin(messages: list[Message]) -> None:
     """Tell messages read from the retry topic where they first came from."""
     for message in messages:
-        headers = message.ack_data[4]
+        headers = headers_of(message)
         if headers:
             message.metadata.update(read_origin(headers))
 
 
 def delivery_of(message: Message) -> Delivery:
-    """The partition offsets and epoch a message was delivered in."""
-    delivery: Delivery = message.ack_data[0]
-    return delivery
+    """The run a message was delivered in (its partition's offsets and epoch)."""
+    return cast(Delivery, message.ack_ref)
 
 
 def offset_of(message: Message) -> int:
     """A message's offset, as fetched (whatever its metadata says now)."""
-    offset: int = message.ack_data[1]
+    offset: int = message.ack_data
     return offset
 
 
 def headers_of(message: Message) -> Headers:
     """A message's headers, as fetched."""
-    headers: Headers = message.ack_data[4]
+    if type(message) is KafkaMessage:
+        return message.headers
+    headers: Headers = message.metadata.get("headers") or ()
     return headers
 
 
 def fetched(message: Message) -> Fetched:
     """The record a message was made from, as fetched."""
-    (_, _, (topic, partition)), offset, value, key, headers = message.ack_data
-    return Fetched(topic, partition, offset, key, value, headers)
+    topic, partition = delivery_of(message).key
+    if type(message) is KafkaMessage:
+        return Fetched(
+            topic, partition, message.ack_data, message.key, message.value, message.headers
+        )
+    metadata = message.metadata
+    return Fetched(
+        topic,
+        partition,
+        offset_of(message),
+        metadata.get("key"),
+        _as_bytes(message.data),
+        headers_of(message),
+    )
+
+
+def _as_bytes(data: Any) -> bytes | None:
+    if data is None or isinstance(data, bytes):
+        return data
+    if isinstance(data, bytearray | memoryview):
+        return bytes(data)
+    return str(data).encode()

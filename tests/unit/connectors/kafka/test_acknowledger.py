@@ -8,8 +8,9 @@ from typing import Any
 from aiokafka.structs import ConsumerRecord
 
 from broadway_py.connectors.kafka.acknowledger import KafkaAcknowledger
+from broadway_py.connectors.kafka.message import KafkaMessage
 from broadway_py.connectors.kafka.offsets import PartitionOffsets
-from broadway_py.connectors.kafka.records import to_messages
+from broadway_py.connectors.kafka.records import Fetched, fetched, to_messages
 from broadway_py.message import Message
 from broadway_py.retry import Decision
 
@@ -22,6 +23,7 @@ class FakePublisher:
         self.fail = fail or set()
         self.retried: list[int] = []
         self.dead: list[int] = []
+        self.copies: list[Fetched] = []
 
     async def retry(self, messages: Sequence[Message]) -> list[BaseException | None]:
         return self._record(messages, self.retried)
@@ -33,6 +35,7 @@ class FakePublisher:
         outcomes: list[BaseException | None] = []
         for message in messages:
             offset = message.metadata["offset"]
+            self.copies.append(fetched(message))
             if offset in self.fail:
                 outcomes.append(ConnectionError("broker gone"))
             else:
@@ -183,4 +186,34 @@ async def test_acks_of_interleaved_partitions_mark_each_partition() -> None:
     assert a.pending == 1
     assert b.pending == 1
     assert session.touched == {a, b}
+    assert session.dropped == []
+
+
+def test_metadata_is_built_once_when_read_and_can_be_replaced() -> None:
+    session = FakeSession()
+    _, messages, _ = delivered(2, session)
+    message = messages[1]
+    assert isinstance(message, KafkaMessage)
+    assert (message.topic, message.partition, message.offset) == ("t", 1 - 1, 1)
+    metadata = message.metadata
+    assert metadata is message.metadata
+    metadata["seen"] = True
+    assert message.metadata["seen"] is True
+    message.metadata = {"replaced": 1}
+    assert message.metadata == {"replaced": 1}
+    # The record as fetched is kept apart from what the pipeline changed.
+    message.put_data({"decoded": True})
+    assert fetched(message) == Fetched("t", 0, 1, None, b"v1", ())
+
+
+async def test_a_plain_message_that_replaced_a_fetched_one_is_acked_and_copied() -> None:
+    session = FakeSession()
+    offsets, messages, acker = delivered(3, session)
+    old = messages[1]
+    metadata = {**old.metadata, "key": b"k", "headers": (("h", b"1"),)}
+    new = Message("décodé", old.acknowledger, old.ack_ref, old.ack_data, metadata, old.attempt)
+    await acker.ack(old.ack_ref, [messages[0]], [failed(new, Decision.dead_letter("bad"))])
+    await acker.ack(old.ack_ref, [messages[2]], [])
+    assert session.publisher.copies == [Fetched("t", 0, 1, b"k", "décodé".encode(), (("h", b"1"),))]
+    assert offsets.commit_point() == 3
     assert session.dropped == []
