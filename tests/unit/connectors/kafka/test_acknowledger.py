@@ -194,7 +194,7 @@ def test_metadata_is_built_once_when_read_and_can_be_replaced() -> None:
     _, messages, _ = delivered(2, session)
     message = messages[1]
     assert isinstance(message, KafkaMessage)
-    assert (message.topic, message.partition, message.offset) == ("t", 1 - 1, 1)
+    assert (message.topic, message.partition, message.offset) == ("t", 0, 1)
     metadata = message.metadata
     assert metadata is message.metadata
     metadata["seen"] = True
