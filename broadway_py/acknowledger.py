@@ -81,8 +81,8 @@ def _sort_into(
     Neighbours usually share a group (a connector's ack_ref is often one per
     fetched run): a message of the previous one's group skips the dictionary.
     """
-    last_acknowledger: object = None
-    last_ref: object = _NO_REF
+    last_acknowledger: object = None  # no acknowledger: the first message looks its group up
+    last_ref: object = None
     bucket: list[Message] = []
     for message in messages:
         acknowledger, ack_ref = message.acknowledger, message.ack_ref
@@ -94,9 +94,6 @@ def _sort_into(
             bucket = group[3] if failed else group[2]
             last_acknowledger, last_ref = acknowledger, ack_ref
         bucket.append(message)
-
-
-_NO_REF = object()
 
 
 class NoopAcknowledger:

@@ -22,9 +22,9 @@ import logging
 from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol
 
+from broadway_py.connectors.kafka.message import delivery_of, offset_of
 from broadway_py.connectors.kafka.offsets import PartitionOffsets
 from broadway_py.connectors.kafka.publisher import Publisher
-from broadway_py.connectors.kafka.records import delivery_of, offset_of
 from broadway_py.message import Message, describe_exception
 
 log = logging.getLogger("broadway_py.connectors.kafka")

@@ -28,8 +28,9 @@ from broadway_py.acknowledger import Acknowledger
 from broadway_py.connectors.kafka.buffer import FetchBuffer
 from broadway_py.connectors.kafka.headers import read_not_before
 from broadway_py.connectors.kafka.hold import RetryHold
+from broadway_py.connectors.kafka.message import offset_of
 from broadway_py.connectors.kafka.offsets import OffsetTracker, PartitionOffsets
-from broadway_py.connectors.kafka.records import add_origin, headers_of, offset_of, to_messages
+from broadway_py.connectors.kafka.records import add_origin, headers_of, to_messages
 from broadway_py.message import Message
 
 log = logging.getLogger("broadway_py.connectors.kafka")

@@ -94,27 +94,22 @@ class KafkaMessage(Message):
         self._metadata: dict[str, Any] | None = None
 
     @property
-    def delivery(self) -> Delivery:
-        return cast(Delivery, self.ack_ref)
-
-    @property
     def topic(self) -> str:
-        return self.delivery.key[0]
+        return delivery_of(self).key[0]
 
     @property
     def partition(self) -> int:
-        return self.delivery.key[1]
+        return delivery_of(self).key[1]
 
     @property
     def offset(self) -> int:
-        offset: int = self.ack_data
-        return offset
+        return offset_of(self)
 
     @property
     def metadata(self) -> dict[str, Any]:
         metadata = self._metadata
         if metadata is None:
-            topic, partition = self.delivery.key
+            topic, partition = delivery_of(self).key
             metadata = self._metadata = {
                 "topic": topic,
                 "partition": partition,
@@ -128,3 +123,14 @@ class KafkaMessage(Message):
     @metadata.setter
     def metadata(self, metadata: dict[str, Any]) -> None:
         self._metadata = metadata
+
+
+def delivery_of(message: Message) -> Delivery:
+    """The run a message was delivered in (its partition's offsets and epoch)."""
+    return cast(Delivery, message.ack_ref)
+
+
+def offset_of(message: Message) -> int:
+    """A message's offset, as fetched (whatever its metadata says now)."""
+    offset: int = message.ack_data
+    return offset

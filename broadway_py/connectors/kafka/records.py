@@ -20,11 +20,11 @@ text), since the record as fetched went with the message it replaced.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from broadway_py.acknowledger import Acknowledger
 from broadway_py.connectors.kafka.headers import Headers, read_attempt, read_origin
-from broadway_py.connectors.kafka.message import Delivery, KafkaMessage
+from broadway_py.connectors.kafka.message import Delivery, KafkaMessage, delivery_of, offset_of
 from broadway_py.connectors.kafka.offsets import PartitionOffsets
 from broadway_py.message import Message
 
@@ -90,17 +90,6 @@ def add_origin(messages: list[Message]) -> None:
         headers = headers_of(message)
         if headers:
             message.metadata.update(read_origin(headers))
-
-
-def delivery_of(message: Message) -> Delivery:
-    """The run a message was delivered in (its partition's offsets and epoch)."""
-    return cast(Delivery, message.ack_ref)
-
-
-def offset_of(message: Message) -> int:
-    """A message's offset, as fetched (whatever its metadata says now)."""
-    offset: int = message.ack_data
-    return offset
 
 
 def headers_of(message: Message) -> Headers:
