@@ -4,16 +4,20 @@ A connector's acknowledger receives the final outcome of its messages:
 ``successful`` ones, and ``failed`` ones each carrying the retry policy's
 ``decision`` (retry with a delay, dead_letter or discard). The pipeline calls
 ``ack`` once per (acknowledger, ack_ref) group, and acknowledges each message
-exactly once.
+exactly once. :func:`count_decisions` is how failed messages are split by
+outcome, by the pipeline's counts and by connectors reporting dropped acks.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Hashable, Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from broadway_py.message import OK, Message
+
+if TYPE_CHECKING:
+    from broadway_py.retry import DecisionKind
 
 
 @runtime_checkable
@@ -62,6 +66,30 @@ def all_ok_in_one_group(messages: Sequence[Message]) -> bool:
         ):
             return False
     return True
+
+
+def decision_kind(message: Message) -> DecisionKind:
+    """What is to be done with a failed message: its decision's kind (none yet: retry)."""
+    decision = message.decision
+    return decision.kind if decision is not None else "retry"
+
+
+def count_decisions(failed: Iterable[Message]) -> tuple[int, int, int]:
+    """``(retried, dead_lettered, discarded)``: failed messages counted by :func:`decision_kind`.
+
+    The outcomes ``MessagesAcked`` and ``AcksDropped`` split failed messages into, so a
+    connector's count of the acks it dropped matches what the stage said it handed over.
+    """
+    retried = dead_lettered = discarded = 0
+    for message in failed:
+        kind = decision_kind(message)
+        if kind == "retry":
+            retried += 1
+        elif kind == "dead_letter":
+            dead_lettered += 1
+        else:
+            discarded += 1
+    return retried, dead_lettered, discarded
 
 
 def _share_one_group(first: Message, messages: Sequence[Message]) -> bool:

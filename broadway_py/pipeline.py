@@ -108,6 +108,8 @@ class Pipeline:
         self._context: StageContext | None = None
         self._supervisor: Supervisor | None = None
         self._lifecycle: asyncio.Task[None] | None = None
+        self._stages: asyncio.Task[None] | None = None
+        self._abandoned = False
         self._stopping: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------
@@ -120,8 +122,8 @@ class Pipeline:
         self.producers = self.producer_options.make_producers()
         started: list[Producer] = []
         try:
-            for producer in self.producers:
-                await producer.start(self.telemetry)
+            for index, producer in enumerate(self.producers):
+                await producer.start(self.telemetry.for_producer(index))
                 started.append(producer)
         except BaseException:
             await self._close_producers(started)
@@ -137,8 +139,13 @@ class Pipeline:
             self.telemetry,
         )
         self._set_state("running")
+        # Two tasks: the stages (cancelled to abandon a drain) and the lifecycle
+        # around them, which always closes the producers.
+        self._stages = asyncio.create_task(
+            self._supervisor.run(), name=f"broadway:{self.name}:stages"
+        )
         self._lifecycle = asyncio.create_task(
-            self._supervise(self._supervisor), name=f"broadway:{self.name}"
+            self._supervise(self._stages), name=f"broadway:{self.name}"
         )
 
     async def wait(self) -> None:
@@ -173,8 +180,12 @@ class Pipeline:
     async def stop(self) -> None:
         """Drain: stop fetching, finish in-flight work, flush batches, ack, close.
 
-        Returns within ``shutdown.drain_timeout`` (plus closing the producers);
-        what did not finish by then is left to the broker to redeliver.
+        Returns within ``shutdown.drain_timeout`` (plus closing the producers),
+        and the pipeline is ``stopped`` either way. What did not finish by
+        then is abandoned: not acknowledged, its stages cancelled, the
+        producers closed, so the broker redelivers it; one warning says how
+        many messages that was. ``run()`` then returns normally too: a timed
+        out drain is still a requested stop, not a failure.
         """
         if self._lifecycle is None or self._context is None:
             if self.state == "new":
@@ -190,15 +201,14 @@ class Pipeline:
         try:
             await asyncio.wait_for(asyncio.shield(self._lifecycle), self.shutdown.drain_timeout)
         except TimeoutError:
-            log.warning(
-                "drain of %r did not finish within %ss; %d messages are left to the broker",
-                self.name,
-                self.shutdown.drain_timeout,
-                len(self.in_flight),
-            )
-            self._lifecycle.cancel()
-            with contextlib.suppress(asyncio.CancelledError, PipelineFailed):
-                await self._lifecycle
+            if not self._abandoned:  # one line, also when two callers stop at once
+                log.warning(
+                    "drain timed out after %gs: %d messages left unacknowledged; "
+                    "the broker redelivers them",
+                    self.shutdown.drain_timeout,
+                    len(self.in_flight),
+                )
+            await self._abandon()
         except PipelineFailed:
             pass  # reported by wait() / run()
 
@@ -210,9 +220,23 @@ class Pipeline:
             self._context.draining = True
         for producer in self.producers:
             producer.stop_fetching()
-        self._lifecycle.cancel()
-        with contextlib.suppress(asyncio.CancelledError, PipelineFailed):
-            await self._lifecycle
+        await self._abandon()
+
+    async def _abandon(self) -> None:
+        """Cancel every stage and wait for the lifecycle to close the producers.
+
+        Nothing more is acked. The lifecycle task itself ends normally (or with
+        PipelineFailed, reported by ``wait()``), so ``run()`` and ``wait()``
+        never see a CancelledError that nobody asked them for.
+        """
+        lifecycle = self._lifecycle
+        if lifecycle is None:
+            return
+        self._abandoned = True
+        if self._stages is not None:
+            self._stages.cancel()
+        with contextlib.suppress(PipelineFailed):
+            await asyncio.shield(lifecycle)
 
     async def __aenter__(self) -> Pipeline:
         await self.start()
@@ -226,9 +250,14 @@ class Pipeline:
     ) -> None:
         await self.stop()
 
-    async def _supervise(self, supervisor: Supervisor) -> None:
+    async def _supervise(self, stages: asyncio.Task[None]) -> None:
         try:
-            await supervisor.run()
+            await stages
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not stages.cancelled() or (current is not None and current.cancelling()):
+                raise  # this task itself was cancelled: not an abandon
+            # abandoned by _abandon(): what was in flight is left to the broker
         except PipelineFailed:
             self._set_state("failed")
             raise

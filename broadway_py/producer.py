@@ -24,7 +24,13 @@ class Producer(Protocol):
     """What a connector implements to feed a pipeline."""
 
     async def start(self, telemetry: Telemetry) -> None:
-        """Connect. Connectors report ``ProducerConnected`` events on ``telemetry``."""
+        """Connect. Connectors report ``ProducerConnected`` events on ``telemetry``.
+
+        ``telemetry`` is this producer's own view of the pipeline's hub
+        (``Telemetry.for_producer``): what the producer reports there
+        (connection, backlog, lag, dropped acks) is stamped with its index, so
+        with ``producer.concurrency`` above 1 no producer's state hides another's.
+        """
         ...
 
     async def fetch(self, demand: int) -> list[Message]:

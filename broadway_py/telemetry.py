@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 log = logging.getLogger("broadway_py.telemetry")
@@ -87,35 +87,73 @@ class StageRestarted:
 
 @dataclass(frozen=True, slots=True)
 class ProducerConnected:
-    """Reported by connectors when their connection comes up or goes down."""
+    """Reported by connectors when their connection comes up or goes down.
+
+    One report per producer instance: with ``producer.concurrency`` above 1
+    each instance says its own state (``producer``, stamped by the pipeline),
+    and the pipeline is connected only while every instance is.
+    """
 
     connected: bool
     reason: str = ""
+    producer: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class BacklogReported:
-    """Messages waiting in the broker (queue depth, consumer lag), where known."""
+    """Messages waiting in the broker for ``source`` (queue depth, consumer lag), where known.
+
+    What ``messages`` covers depends on how the producers share the source:
+
+    - a queue (RabbitMQ, SQS, memory): the whole queue's depth, the same for
+      every producer consuming it; the latest report stands for the source.
+    - a partitioned source (Kafka): the lag of the partitions the reporting
+      producer holds, each reported first as ``PartitionLagReported``; the
+      source's backlog is the sum of its partitions' latest lags, across
+      producers. This report closes the producer's round of partition reports
+      (partitions it no longer reported were taken from it).
+
+    ``producer`` is stamped by the pipeline (see :meth:`Telemetry.for_producer`).
+    """
 
     source: str
     messages: int
+    producer: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class PartitionLagReported:
-    """Consumer lag of one partition of ``source``, where the connector knows it."""
+    """Consumer lag of one partition of ``source``, where the connector knows it.
+
+    Its presence tells that ``source`` is partitioned among the producers
+    (see :class:`BacklogReported`).
+    """
 
     source: str
     partition: int
     messages: int
+    producer: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class AcksDropped:
-    """Acks a connector could not deliver (e.g. meant for a dead channel)."""
+    """Acks a connector could not deliver (e.g. meant for a dead channel).
+
+    ``count`` messages whose outcome the broker was never told; it redelivers
+    them. The outcome fields split ``count`` by the outcome the pipeline had
+    handed over (the fields of :class:`MessagesAcked`); a connector that
+    cannot tell leaves them at 0. A connector reports the drop from within
+    its ``ack`` call, so it arrives before the stage's ``MessagesAcked`` that
+    counts those messages as handed over.
+    """
 
     count: int
     reason: str
+    successful: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    discarded: int = 0
+    producer: int = 0
 
 
 Event = (
@@ -141,17 +179,18 @@ class Telemetry:
     def __init__(self, pipeline: str) -> None:
         self.pipeline = pipeline
         self._subscribers: list[Subscriber] = []
+        self._views: dict[int, ProducerTelemetry] = {}
         self.enabled = False
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Add a subscriber; returns a function that removes it."""
         self._subscribers.append(subscriber)
-        self.enabled = True
+        self._set_enabled(True)
 
         def unsubscribe() -> None:
             if subscriber in self._subscribers:
                 self._subscribers.remove(subscriber)
-            self.enabled = bool(self._subscribers)
+            self._set_enabled(bool(self._subscribers))
 
         return unsubscribe
 
@@ -161,3 +200,47 @@ class Telemetry:
                 subscriber(event)
             except Exception:
                 log.exception("telemetry subscriber %r failed on %r", subscriber, event)
+
+    def for_producer(self, index: int) -> Telemetry:
+        """This hub as producer instance ``index`` sees it (one view per index).
+
+        The pipeline hands each producer its own view in ``Producer.start``:
+        what the producer reports (``ProducerConnected``, ``BacklogReported``,
+        ``PartitionLagReported``, ``AcksDropped``) reaches the subscribers
+        stamped with ``producer=index``, so connectors need not know their index.
+        """
+        view = self._views.get(index)
+        if view is None:
+            view = self._views[index] = ProducerTelemetry(self, index)
+        return view
+
+    def _set_enabled(self, enabled: bool) -> None:
+        self.enabled = enabled
+        for view in self._views.values():
+            view.enabled = enabled
+
+
+class ProducerTelemetry(Telemetry):
+    """A view of a pipeline's hub that stamps its producer's index on what it reports."""
+
+    def __init__(self, hub: Telemetry, producer: int) -> None:
+        super().__init__(hub.pipeline)
+        self.hub = hub
+        self.producer = producer
+        self.enabled = hub.enabled
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        return self.hub.subscribe(subscriber)
+
+    def emit(self, event: Event) -> None:
+        if (
+            isinstance(
+                event, ProducerConnected | BacklogReported | PartitionLagReported | AcksDropped
+            )
+            and event.producer != self.producer
+        ):
+            event = replace(event, producer=self.producer)
+        self.hub.emit(event)
+
+    def for_producer(self, index: int) -> Telemetry:
+        return self.hub.for_producer(index)

@@ -1,9 +1,10 @@
 """A progress line every N seconds while a pipeline runs (``--progress N``).
 
-Counts come from telemetry events (received, and the outcomes handed to the
-acknowledgers), so the reporter costs one subscriber call per chunk, not per
-message. Each line is logged by ``broadway_py.progress`` with the counts also
-as ``extra`` fields (they become JSON fields with ``logging.format: json``).
+Counts come from telemetry events (received, and the outcomes the broker was
+told, counted as the ``broadway_messages_acked_total`` metric counts them), so
+the reporter costs one subscriber call per chunk, not per message. Each line
+is logged by ``broadway_py.progress`` with the counts also as ``extra`` fields
+(they become JSON fields with ``logging.format: json``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import logging
 import time
 from collections.abc import Callable
 
+from broadway_py.metrics.stats import AckLedger
 from broadway_py.pipeline import Pipeline
-from broadway_py.telemetry import Event, MessagesAcked, MessagesReceived
+from broadway_py.telemetry import AcksDropped, Event, MessagesAcked, MessagesReceived
 
 log = logging.getLogger("broadway_py.progress")
 
@@ -26,28 +28,42 @@ class Progress:
         self.pipeline = pipeline
         self.clock = clock
         self.received = 0
-        self.ok = 0
-        self.retried = 0
-        self.dead_lettered = 0
-        self.discarded = 0
+        self.acks = AckLedger()
         self.started = clock()
         self._last_time = self.started
         self._last_done = 0
         self._unsubscribe = pipeline.telemetry.subscribe(self.on_event)
 
     @property
+    def ok(self) -> int:
+        return self.acks.told["successful"]
+
+    @property
+    def retried(self) -> int:
+        return self.acks.told["retried"]
+
+    @property
+    def dead_lettered(self) -> int:
+        return self.acks.told["dead_lettered"]
+
+    @property
+    def discarded(self) -> int:
+        return self.acks.told["discarded"]
+
+    @property
     def done(self) -> int:
-        """Messages whose outcome was handed to their broker."""
-        return self.ok + self.retried + self.dead_lettered + self.discarded
+        """Messages whose outcome their broker was told."""
+        return sum(self.acks.told.values())
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, MessagesAcked):
-            self.ok += event.successful
-            self.retried += event.retried
-            self.dead_lettered += event.dead_lettered
-            self.discarded += event.discarded
+            self.acks.handed(
+                (event.successful, event.retried, event.dead_lettered, event.discarded)
+            )
         elif isinstance(event, MessagesReceived):
             self.received += event.count
+        elif isinstance(event, AcksDropped):
+            self.acks.dropped(event)
 
     def line(self, final: bool = False) -> tuple[str, dict[str, float | int]]:
         now = self.clock()

@@ -80,7 +80,8 @@ class PipelineCollector(Collector):
         )
         acked = CounterMetricFamily(
             "broadway_messages_acked",
-            "Messages handed back to their broker, by the final outcome.",
+            "Messages whose outcome their broker was told, by the final outcome "
+            "(dropped acks are not counted).",
             labels=["pipeline", "outcome"],
         )
         in_flight = GaugeMetricFamily(
@@ -120,12 +121,13 @@ class PipelineCollector(Collector):
         )
         connected = GaugeMetricFamily(
             "broadway_producer_connected",
-            "1 when every producer is connected to its broker, else 0.",
+            "1 when every producer (each of producer.concurrency) is connected, else 0.",
             labels=["pipeline"],
         )
         backlog = GaugeMetricFamily(
             "broadway_backlog_messages",
-            "Messages waiting in the broker (queue depth or consumer lag), where it tells.",
+            "Messages waiting in the broker, where it tells: a queue's depth, or a topic's "
+            "consumer lag summed over its partitions across every producer.",
             labels=["pipeline", "source"],
         )
         ack_failures = CounterMetricFamily(
@@ -135,7 +137,8 @@ class PipelineCollector(Collector):
         )
         dropped = CounterMetricFamily(
             "broadway_acks_dropped",
-            "Acks a connector could not deliver (e.g. meant for a closed channel).",
+            "Acks a connector could not deliver (e.g. meant for a closed channel); "
+            "the broker redelivers those messages.",
             labels=["pipeline"],
         )
         progress = GaugeMetricFamily(

@@ -4,6 +4,11 @@ A telemetry subscriber that only adds integers: it is called once per chunk,
 batch or ack group, never per message, and never raises into the stage that
 emitted the event. The Prometheus collector, ``/readyz`` and ``/status`` all
 read from one PipelineStats, so they always agree.
+
+State a producer reports (its connection, its part of a backlog) is kept per
+producer instance (the ``producer`` the pipeline stamps on those events), so
+with ``producer.concurrency`` above 1 one producer's report never hides
+another's (backlog.py says how reports of one source combine).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from broadway_py.metrics.backlog import Backlog
 from broadway_py.metrics.histogram import BATCH_SECONDS, BATCH_SIZES, MESSAGE_SECONDS, Buckets
 from broadway_py.telemetry import (
     AckFailed,
@@ -24,6 +30,7 @@ from broadway_py.telemetry import (
     MessagesAcked,
     MessagesHandled,
     MessagesReceived,
+    PartitionLagReported,
     ProducerConnected,
     RateLimiterWaited,
     StageRestarted,
@@ -42,6 +49,45 @@ class Connection:
     connected: bool
     reason: str
     since: float
+
+
+class AckLedger:
+    """Messages whose outcome their broker was told, per outcome.
+
+    Stages report what they handed to acknowledgers (``MessagesAcked``);
+    connectors report the acks they could not deliver (``AcksDropped``, split
+    per outcome). The broker was told the difference. A drop is taken off the
+    hand-overs counted after it, never off a count already made, so the totals
+    never go down, as a Prometheus counter must not. Connectors report a drop
+    from within their ``ack`` call, before the stage reports that hand-over,
+    so the totals are exact; a drop reported later is taken off the next
+    hand-overs of the same outcome (the broker redelivers the message, and its
+    next ack is the one the broker is told).
+    """
+
+    __slots__ = ("owed", "told")
+
+    def __init__(self) -> None:
+        self.told = dict.fromkeys(ACK_OUTCOMES, 0)
+        self.owed = dict.fromkeys(ACK_OUTCOMES, 0)
+
+    def handed(self, counts: tuple[int, int, int, int]) -> None:
+        """Count messages handed to acknowledgers, in the order of ``ACK_OUTCOMES``."""
+        told = self.told
+        owed = self.owed
+        for outcome, count in zip(ACK_OUTCOMES, counts, strict=True):
+            debt = owed[outcome]
+            if debt:
+                paid = min(debt, count)
+                owed[outcome] = debt - paid
+                count -= paid
+            told[outcome] += count
+
+    def dropped(self, event: AcksDropped) -> None:
+        counts = (event.successful, event.retried, event.dead_lettered, event.discarded)
+        owed = self.owed
+        for outcome, count in zip(ACK_OUTCOMES, counts, strict=True):
+            owed[outcome] += max(count, 0)
 
 
 @dataclass
@@ -71,7 +117,9 @@ class PipelineStats:
         self.received = 0
         self.processed_ok = 0
         self.processed_failed = 0
-        self.acked = dict.fromkeys(ACK_OUTCOMES, 0)
+        self.ledger = AckLedger()
+        self.acked = self.ledger.told
+        # What each stage handed to acknowledgers (dropped acks not taken off).
         self.acked_by_stage: dict[str, dict[str, int]] = {}
         self.stages: dict[str, dict[str, int]] = {}
         self.restarts = dict.fromkeys(STAGE_GROUPS, 0)
@@ -82,8 +130,9 @@ class PipelineStats:
         self.acks_dropped = 0
         self.last_progress_at: float | None = None
         self.last_progress_unix: float | None = None
-        self.producers: dict[int | None, Connection] = {}
-        self.backlog: dict[str, int] = {}
+        self.producers: dict[int, Connection] = {}
+        self._backlog_book = Backlog()
+        self.backlog = self._backlog_book.by_source
         self.backlog_since: float | None = None
         self.message_seconds = Buckets(MESSAGE_SECONDS)
         self.batchers: dict[str, BatcherStats] = {}
@@ -99,6 +148,7 @@ class PipelineStats:
             StageRestarted: self._restarted,
             ProducerConnected: self._connected,
             BacklogReported: self._backlog,
+            PartitionLagReported: self._partition_lag,
         }
 
     def __call__(self, event: Event) -> None:
@@ -124,15 +174,14 @@ class PipelineStats:
 
     def disconnected_reasons(self) -> list[str]:
         reasons = []
-        for key, connection in self.producers.items():
+        for key, connection in sorted(self.producers.items()):
             if not connection.connected:
-                who = "producer" if key is None else f"producer {key}"
-                reasons.append(f"{who}: {connection.reason or 'disconnected'}")
+                reasons.append(f"producer {key}: {connection.reason or 'disconnected'}")
         return reasons
 
     @property
     def backlog_total(self) -> int:
-        return sum(self.backlog.values())
+        return self._backlog_book.total
 
     def progress_age(self, now: float | None = None) -> float | None:
         """Seconds since the last ack; None if nothing was acked yet."""
@@ -178,12 +227,11 @@ class PipelineStats:
 
     def _acked(self, event: MessagesAcked) -> None:
         counts = (event.successful, event.retried, event.dead_lettered, event.discarded)
-        acked = self.acked
+        self.ledger.handed(counts)
         per_stage = self.acked_by_stage.get(event.stage)
         if per_stage is None:
             per_stage = self.acked_by_stage[event.stage] = dict.fromkeys(ACK_OUTCOMES, 0)
         for outcome, count in zip(ACK_OUTCOMES, counts, strict=True):
-            acked[outcome] += count
             per_stage[outcome] += count
         if any(counts):
             self.last_progress_at = self.clock()
@@ -195,6 +243,7 @@ class PipelineStats:
 
     def _acks_dropped(self, event: AcksDropped) -> None:
         self.acks_dropped += event.count
+        self.ledger.dropped(event)
 
     def _waited(self, event: RateLimiterWaited) -> None:
         self.rate_limiter_wait += event.seconds
@@ -206,16 +255,18 @@ class PipelineStats:
         counters["restarts"] = counters.get("restarts", 0) + 1
 
     def _connected(self, event: ProducerConnected) -> None:
-        # Events carry no producer index today; if core adds one, track each producer.
-        key: int | None = getattr(event, "producer", None)
+        key = event.producer
         current = self.producers.get(key)
         if current is None or current.connected != event.connected:
             self.producers[key] = Connection(event.connected, event.reason, self.clock())
         else:
             current.reason = event.reason
 
+    def _partition_lag(self, event: PartitionLagReported) -> None:
+        self._backlog_book.partition_lag(event)
+
     def _backlog(self, event: BacklogReported) -> None:
-        self.backlog[event.source] = max(event.messages, 0)
+        self._backlog_book.reported(event)
         if self.backlog_total > 0:
             if self.backlog_since is None:
                 self.backlog_since = self.clock()

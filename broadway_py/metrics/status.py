@@ -29,12 +29,12 @@ def build_status(exporter: Exporter, stall_window: float, admin: bool) -> dict[s
             "stall_window": stall_window,
             "connected": stats.connected,
             "producer_connections": {
-                ("producer" if key is None else f"producer_{key}"): {
+                f"producer_{key}": {
                     "connected": c.connected,
                     "reason": c.reason,
                     "for_seconds": round(max(now - c.since, 0.0), 3),
                 }
-                for key, c in stats.producers.items()
+                for key, c in sorted(stats.producers.items())
             },
             "backlog": dict(sorted(stats.backlog.items())),
             "backlog_total": stats.backlog_total,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable, Sequence
 
-from broadway_py.acknowledger import Acknowledger, group_acks
+from broadway_py.acknowledger import Acknowledger, count_decisions, group_acks
 from broadway_py.message import Message
 from broadway_py.retry import RetryPolicy
 from broadway_py.telemetry import AckFailed, MessagesAcked, Telemetry
@@ -80,13 +80,5 @@ class Terminator:
             raise
 
     def _report(self, successful: Sequence[Message], failed: Sequence[Message], stage: str) -> None:
-        retried = dead = discarded = 0
-        for message in failed:
-            kind = message.decision.kind if message.decision else "retry"
-            if kind == "retry":
-                retried += 1
-            elif kind == "dead_letter":
-                dead += 1
-            else:
-                discarded += 1
+        retried, dead, discarded = count_decisions(failed)
         self.telemetry.emit(MessagesAcked(stage, len(successful), retried, dead, discarded))

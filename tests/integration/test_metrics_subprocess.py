@@ -15,11 +15,17 @@ hold back some acks of the first. The ack counters settle at exact numbers.
 The test then sends SIGTERM, checks that the port reports the drain,
 releases the parked messages, and expects exit code 0 well within the drain
 timeout.
+
+A second test runs two Kafka group members (``producer.concurrency: 2``) on
+a two-partition topic with every message parked: each member reports the lag
+of its own partition, and /metrics and /status show the topic's whole lag
+(their sum) and each member's connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -28,11 +34,14 @@ import textwrap
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration.kafka.broker import BOOTSTRAP, FAST_GROUP, create_topics, publish, unique
 from tests.support import wait_until
 
 TOTAL = 5000
@@ -129,6 +138,12 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
     (tmp_path / "metrics_subprocess_handler.py").write_text(textwrap.dedent(HANDLER))
     config = tmp_path / "pipeline.yaml"
     config.write_text(PIPELINE)
+    async with run_service(tmp_path, config) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def run_service(tmp_path: Path, config: Path) -> AsyncIterator[Service]:
     port = free_port()
     log = tmp_path / "service.log"
     with log.open("wb") as sink:
@@ -226,4 +241,85 @@ async def test_counters_are_exact_and_sigterm_drains(service: Service) -> None:
     took = time.monotonic() - sent
     assert code == 0, service.output()
     assert took < DRAIN_TIMEOUT
-    assert "did not finish within" not in service.output()
+    assert "drain timed out" not in service.output()
+
+
+PARKED_PER_PARTITION = 150
+
+PARKING_HANDLER = """
+import asyncio
+import os
+
+RELEASE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "release")
+
+
+async def handle(message):
+    while not os.path.exists(RELEASE):
+        await asyncio.sleep(0.02)  # noqa: sleep-ok - poll while held
+    return message
+"""
+
+
+@pytest.mark.kafka
+async def test_two_kafka_members_lags_add_up_and_each_connection_shows(tmp_path: Path) -> None:
+    topic, group = unique("lag"), unique("lag-group")
+    await create_topics([topic], partitions=2)
+    for partition in (0, 1):
+        payloads = [f"p{partition}-{i}".encode() for i in range(PARKED_PER_PARTITION)]
+        await publish(topic, payloads, partition=partition)
+    (tmp_path / "parking_handler.py").write_text(textwrap.dedent(PARKING_HANDLER))
+    kafka = {
+        "bootstrap_servers": BOOTSTRAP,
+        "topics": [topic],
+        "group_id": group,
+        "auto_offset_reset": "earliest",
+        **FAST_GROUP,
+    }
+    spec = {
+        "name": "kafka-members",
+        "handler": "parking_handler:handle",
+        "producer": {"concurrency": 2, "kafka": kafka},
+        "processors": {"concurrency": 2, "max_demand": 10},
+        "shutdown": {"drain_timeout": DRAIN_TIMEOUT},
+        "http": {"host": "127.0.0.1", "port": 0, "stall_window": 120},
+    }
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(yaml.safe_dump(spec))
+    latest: Samples = {}
+    status: dict[str, Any] = {}
+
+    async with run_service(tmp_path, config) as service:
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with aiohttp.ClientSession(timeout=timeout) as client:
+
+            async def whole_lag_shown() -> bool:
+                nonlocal latest, status
+                assert service.process.returncode is None, service.output()
+                samples = await scrape(client, service)
+                if samples is None:
+                    return False
+                latest = samples
+                async with client.get(service.url + "/status") as response:
+                    status = await response.json()
+                lag = sample(samples, "broadway_backlog_messages", source=topic)
+                backlog = status["backlog"]
+                return lag == 2 * PARKED_PER_PARTITION and backlog.get(topic) == lag
+
+            try:
+                await wait_until(whole_lag_shown, 60, "both members' lag", interval=0.2)
+            except AssertionError:
+                raise AssertionError(
+                    f"last scrape: {latest}\nstatus: {status}\noutput:\n{service.output()}"
+                ) from None
+            connections = status["producer_connections"]
+            assert sorted(connections) == ["producer_0", "producer_1"]
+            assert all(c["connected"] for c in connections.values()), connections
+            assert sample(latest, "broadway_producer_connected") == 1
+
+            service.process.send_signal(signal.SIGTERM)
+            (tmp_path / "release").touch()
+        try:
+            code = await asyncio.wait_for(service.process.wait(), DRAIN_TIMEOUT)
+        except TimeoutError:
+            raise AssertionError("no exit within the drain timeout:\n" + service.output()) from None
+        assert code == 0, service.output()

@@ -1,5 +1,11 @@
 from broadway_py import Message
-from broadway_py.acknowledger import NoopAcknowledger, group_acks
+from broadway_py.acknowledger import (
+    NoopAcknowledger,
+    count_decisions,
+    decision_kind,
+    group_acks,
+)
+from broadway_py.retry import Decision
 
 
 def test_one_group_when_everything_shares_acknowledger_and_ref() -> None:
@@ -40,3 +46,30 @@ def test_runs_of_one_group_and_equal_refs_that_are_not_identical_share_a_group()
         (("t", 0), [0, 1, 3], [8]),
         (("t", 1), [2, 4], [9]),
     ]
+
+
+def test_failed_messages_are_counted_by_the_kind_of_their_decision() -> None:
+    decisions = [
+        Decision.retry(1.0),
+        None,  # not decided yet: a retry
+        Decision.dead_letter("bad"),
+        Decision.discard(),
+        Decision.retry(0),
+        Decision.discard(),
+    ]
+    failed = []
+    for index, decision in enumerate(decisions):
+        message = Message(index, acknowledger=NoopAcknowledger())
+        message.failed("boom")
+        message.decision = decision
+        failed.append(message)
+    assert [decision_kind(m) for m in failed] == [
+        "retry",
+        "retry",
+        "dead_letter",
+        "discard",
+        "retry",
+        "discard",
+    ]
+    assert count_decisions(failed) == (3, 1, 2)
+    assert count_decisions([]) == (0, 0, 0)

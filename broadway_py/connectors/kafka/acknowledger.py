@@ -9,10 +9,17 @@
   the delay (it is not marked done, so nothing after it is committed first).
 
 Offsets are committed by the session, on an interval, up to the highest
-contiguous done offset. An ack for a partition that was revoked meanwhile is
-dropped (reported as AcksDropped): the partition's new owner gets the message
-again. When a copy cannot be published, the original is not marked done: its
-partition is read again from it, so the message is redelivered, never lost.
+contiguous done offset. When a copy cannot be published, the original is not
+marked done: its partition is read again from it, so the message is
+redelivered, never lost.
+
+An ack the broker will never be told of is dropped and reported (as
+``AcksDropped``, split by outcome): one for a partition revoked meanwhile
+(its new owner reads the message again), and one for an offset that its
+partition will read again (rewound by an ordered-mode retry or a copy that
+could not be published). In ordered mode a call's rewinds are made before its
+successes are marked, so that a success after a rewound offset is counted as
+dropped, not as told: the commit will never pass it.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import logging
 from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol
 
+from broadway_py.acknowledger import decision_kind
 from broadway_py.connectors.kafka.message import delivery_of, offset_of
 from broadway_py.connectors.kafka.offsets import PartitionOffsets
 from broadway_py.connectors.kafka.publisher import Publisher
@@ -45,11 +53,33 @@ class AckSession(Protocol):
         """Read the partition again from ``offset`` after ``delay`` seconds."""
         ...
 
-    def acks_dropped(self, count: int, reason: str) -> None: ...
+    def acks_dropped(
+        self, reason: str, successful: int = 0, failed: Sequence[Message] = ()
+    ) -> None:
+        """``successful`` successes and these ``failed`` messages were not acked: ``reason``."""
+        ...
 
     def acked(self, touched: set[PartitionOffsets]) -> None:
         """Offsets of these partitions were marked done."""
         ...
+
+
+REVOKED = "partition revoked before the ack"
+REWOUND = "partition rewound: read again"
+CLOSED = "the connector is closed"
+
+
+class _Stale:
+    """Failed messages of one ack call whose outcome can no longer be carried out."""
+
+    __slots__ = ("revoked", "rewound")
+
+    def __init__(self) -> None:
+        self.revoked: list[Message] = []
+        self.rewound: list[Message] = []
+
+    def note(self, message: Message, offsets: PartitionOffsets) -> None:
+        (self.rewound if offsets.alive else self.revoked).append(message)
 
 
 class KafkaAcknowledger:
@@ -60,7 +90,14 @@ class KafkaAcknowledger:
         self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
     ) -> None:
         touched: set[PartitionOffsets] = set()
-        revoked = 0
+        stale: _Stale | None = None
+        decided: tuple[list[Message], list[Message]] | None = None
+        if failed:
+            # First: a retry in ordered mode rewinds its partition before any success is
+            # marked (see the module's docstring).
+            stale = _Stale()
+            decided = self._decide(failed, touched, stale)
+        revoked = rewound = 0
         if successful:
             # The hot path. Messages of a fetched run share one Delivery (their ack_ref):
             # look up how to mark them once per run, then mark each with one dict operation.
@@ -80,67 +117,91 @@ class KafkaAcknowledger:
                 if mark is not None:
                     mark(message.ack_data, None)
                 elif offsets is not None and offsets.alive:
-                    offsets.done(message.ack_data, epoch)
+                    # An older epoch: the offset may have been rewound since.
+                    if not offsets.done(message.ack_data, epoch):
+                        rewound += 1
                 else:
                     revoked += 1
-        if failed:
-            revoked += await self._settle(failed, touched)
+        if decided is not None and stale is not None:
+            retry, dead = decided
+            if retry or dead:
+                await self._publish(retry, dead, touched, stale)
         if touched:
             self.session.acked(touched)
-        if revoked:
-            self.session.acks_dropped(revoked, "partition revoked before the ack")
+        if stale is not None or revoked or rewound:
+            self._report_stale(revoked, rewound, stale)
 
-    async def _settle(self, failed: Sequence[Message], touched: set[PartitionOffsets]) -> int:
-        """Carry out the decisions of failed messages; returns how many acks were stale."""
-        session = self.session
-        stale = 0
-        in_place: dict[PartitionOffsets, Message] = {}
+    def _report_stale(self, revoked: int, rewound: int, stale: _Stale | None) -> None:
+        """Report the acks of this call that were dropped (``revoked``/``rewound`` successes)."""
+        revoked_failed = stale.revoked if stale is not None else []
+        rewound_failed = stale.rewound if stale is not None else []
+        if revoked or revoked_failed:
+            self.session.acks_dropped(REVOKED, revoked, revoked_failed)
+        if rewound or rewound_failed:
+            self.session.acks_dropped(REWOUND, rewound, rewound_failed)
+
+    def _decide(
+        self, failed: Sequence[Message], touched: set[PartitionOffsets], stale: _Stale
+    ) -> tuple[list[Message], list[Message]]:
+        """Carry out what needs no broker call; returns the retries and dead letters to publish.
+
+        Discards are marked done. In ordered mode the first retried message of each
+        partition rewinds it (its retry); what follows it in the partition is read again.
+        """
+        ordered = self.session.ordered
+        in_place = self._rewind_for_retries(failed) if ordered else {}
         retry: list[Message] = []
         dead: list[Message] = []
         for message in failed:
             delivery = delivery_of(message)
             offsets, epoch, offset = delivery.offsets, delivery.epoch, offset_of(message)
             if not offsets.is_current(offset, epoch):
-                stale += not offsets.alive
+                if not in_place or in_place.get(offsets) is not message:
+                    stale.note(message, offsets)
                 continue
-            decision = message.decision
-            kind = decision.kind if decision is not None else "retry"
+            kind = decision_kind(message)
             if kind == "discard":
                 offsets.done(offset, epoch)
                 touched.add(offsets)
             elif kind == "dead_letter":
                 dead.append(message)
-            elif session.ordered:
-                first = in_place.get(offsets)
-                if first is None or offset < offset_of(first):
-                    in_place[offsets] = message
-            else:
+            elif not ordered:
                 retry.append(message)
-        for offsets, message in in_place.items():
+            elif in_place.get(offsets) is not message:  # not read again: no rewind was made
+                stale.note(message, offsets)
+        return retry, dead
+
+    def _rewind_for_retries(self, failed: Sequence[Message]) -> dict[PartitionOffsets, Message]:
+        """Ordered mode: rewind each partition to its first retried message; returns them."""
+        first: dict[PartitionOffsets, Message] = {}
+        for message in failed:
+            if decision_kind(message) == "retry" and _current(message):
+                offsets = delivery_of(message).offsets
+                seen = first.get(offsets)
+                if seen is None or offset_of(message) < offset_of(seen):
+                    first[offsets] = message
+        for offsets, message in first.items():
             delay = message.decision.delay if message.decision is not None else 0.0
-            session.rewind(offsets, offset_of(message), delay, message.attempt + 1)
-        if in_place:
-            # Anything after a rewound message will be read again: drop its outcome.
-            retry = [m for m in retry if _current(m)]
-            dead = [m for m in dead if _current(m)]
-        if retry or dead:
-            stale += await self._publish(retry, dead, touched)
-        return stale
+            self.session.rewind(offsets, offset_of(message), delay, message.attempt + 1)
+        return first
 
     async def _publish(
-        self, retry: list[Message], dead: list[Message], touched: set[PartitionOffsets]
-    ) -> int:
+        self,
+        retry: list[Message],
+        dead: list[Message],
+        touched: set[PartitionOffsets],
+        stale: _Stale,
+    ) -> None:
         publisher = self.session.publisher
         if publisher is None:
-            self.session.acks_dropped(len(retry) + len(dead), "the connector is closed")
-            return 0
+            self.session.acks_dropped(CLOSED, 0, [*retry, *dead])
+            return
         jobs = []
         if retry:
             jobs.append(publisher.retry(retry))
         if dead:
             jobs.append(publisher.dead_letter(dead))
         outcomes = [error for result in await asyncio.gather(*jobs) for error in result]
-        stale = 0
         unpublished: list[tuple[Message, BaseException]] = []
         for message, error in zip([*retry, *dead], outcomes, strict=True):
             delivery = delivery_of(message)
@@ -149,11 +210,10 @@ class KafkaAcknowledger:
                 unpublished.append((message, error))
             elif offsets.done(offset_of(message), epoch):
                 touched.add(offsets)
-            elif not offsets.alive:
-                stale += 1
+            else:  # revoked or rewound while the copy was written
+                stale.note(message, offsets)
         if unpublished:
             self._redeliver(unpublished, publisher)
-        return stale
 
     def _redeliver(
         self, unpublished: list[tuple[Message, BaseException]], publisher: Publisher
@@ -174,7 +234,9 @@ class KafkaAcknowledger:
             publisher.dead_letter_topic,
             describe_exception(error),
         )
-        self.session.acks_dropped(len(unpublished), f"publish failed: {describe_exception(error)}")
+        self.session.acks_dropped(
+            f"publish failed: {describe_exception(error)}", 0, [m for m, _ in unpublished]
+        )
         for offsets, message in first.items():
             if _current(message):
                 self.session.rewind(offsets, offset_of(message), self.session.redeliver_delay, None)

@@ -28,6 +28,10 @@ from broadway_py.connectors.reconnect import ReconnectOptions as ReconnectOption
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
+_MAX_JAVA_INT = 2**31 - 1
+"""Kafka's byte and millisecond settings are Java ints."""
+_MAX_SECONDS = 7 * 24 * 3600.0
+"""The connector's own durations are at most a week."""
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}\Z")
 _SERVER = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})\Z")
 
@@ -97,32 +101,42 @@ class Options(_Model):
     )
     # -- fetching ------------------------------------------------------------------
     max_poll_records: int = Field(
-        default=500, ge=1, description="Most records taken from the client per poll (getmany)."
+        default=500,
+        ge=1,
+        le=100_000,
+        description="Most records taken from the client per poll (getmany).",
     )
     buffer_size: int | None = Field(
         default=None,
         ge=1,
+        le=1_000_000,
         description="Records the connector holds ahead of the pipeline before it pauses "
         "its partitions; default: the larger of the pipeline's demand and max_poll_records.",
     )
     pause_after: float = Field(
         default=1.0,
         gt=0,
+        le=_MAX_SECONDS,
         description="Seconds the pipeline may stay full before the connector pauses its "
         "partitions (it keeps polling, so the member stays in its group). Until then the "
         "client keeps what it prefetched; pausing discards that, to be fetched again.",
     )
-    fetch_min_bytes: int = Field(default=1, ge=1, description="Kafka fetch.min.bytes.")
-    fetch_max_bytes: int = Field(default=52428800, ge=1, description="Kafka fetch.max.bytes.")
+    fetch_min_bytes: int = Field(
+        default=1, ge=1, le=_MAX_JAVA_INT, description="Kafka fetch.min.bytes."
+    )
+    fetch_max_bytes: int = Field(
+        default=52428800, ge=1, le=_MAX_JAVA_INT, description="Kafka fetch.max.bytes."
+    )
     fetch_max_wait_ms: int = Field(
         default=100,
         ge=0,
+        le=_MAX_JAVA_INT,
         description="Kafka fetch.max.wait.ms: how long a broker holds a fetch of partitions "
         "with nothing new. Lower than Kafka's 500: the client keeps one fetch in flight per "
         "broker, so a held fetch of the (mostly empty) retry topic delays the others.",
     )
     max_partition_fetch_bytes: int = Field(
-        default=1048576, ge=1, description="Kafka max.partition.fetch.bytes."
+        default=1048576, ge=1, le=_MAX_JAVA_INT, description="Kafka max.partition.fetch.bytes."
     )
     isolation_level: Literal["read_uncommitted", "read_committed"] = Field(
         default="read_uncommitted",
@@ -132,15 +146,17 @@ class Options(_Model):
     session_timeout_ms: int = Field(
         default=10000,
         ge=1,
+        le=_MAX_JAVA_INT,
         description="Kafka session.timeout.ms: a member silent this long is evicted and "
         "its partitions reassigned (brokers accept 6000-1800000 by default).",
     )
     heartbeat_interval_ms: int = Field(
-        default=3000, ge=1, description="Kafka heartbeat.interval.ms."
+        default=3000, ge=1, le=_MAX_JAVA_INT, description="Kafka heartbeat.interval.ms."
     )
     max_poll_interval_ms: int = Field(
         default=300000,
         ge=1,
+        le=_MAX_JAVA_INT,
         description="Kafka max.poll.interval.ms. The connector keeps polling while the "
         "pipeline is full (it pauses partitions instead), so a slow handler does not "
         "reach it.",
@@ -148,23 +164,31 @@ class Options(_Model):
     rebalance_timeout_ms: int = Field(
         default=30000,
         ge=1,
+        le=_MAX_JAVA_INT,
         description="How long the group waits for members to rejoin in a rebalance; it "
         "must leave room for revoke_timeout.",
     )
-    request_timeout_ms: int = Field(default=40000, ge=1, description="Kafka request.timeout.ms.")
+    request_timeout_ms: int = Field(
+        default=40000, ge=1, le=_MAX_JAVA_INT, description="Kafka request.timeout.ms."
+    )
     # -- acknowledgement ------------------------------------------------------------
     commit_interval: float = Field(
         default=1.0,
         gt=0,
+        le=_MAX_SECONDS,
         description="Seconds between offset commits (also at drain and on revoke). Offsets "
         "are committed up to the highest contiguous acknowledged offset of each partition.",
     )
     commit_timeout: float = Field(
-        default=10.0, gt=0, description="Seconds a single commit may take before it is given up."
+        default=10.0,
+        gt=0,
+        le=_MAX_SECONDS,
+        description="Seconds a single commit may take before it is given up.",
     )
     revoke_timeout: float = Field(
         default=10.0,
         ge=0,
+        le=_MAX_SECONDS,
         description="Seconds a rebalance waits for the in-flight messages of revoked "
         "partitions before committing and letting them go; later acks are dropped and "
         "those messages redelivered to the new owner.",
@@ -195,11 +219,13 @@ class Options(_Model):
     replication_factor: int = Field(
         default=-1,
         ge=-1,
+        le=32767,
         description="Replication factor of topics the connector creates; -1: the broker's default.",
     )
     probe_interval: float = Field(
         default=5.0,
         gt=0,
+        le=_MAX_SECONDS,
         description="Seconds between checks that the cluster still answers, while it does; "
         "a failed check reports the connector disconnected (readiness) and checks again "
         "with the reconnect backoff.",
@@ -249,32 +275,36 @@ class Options(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Options:
+        # Every failed check is reported, one line each (the config layer splits them).
+        found: list[str] = []
         if self.heartbeat_interval_ms >= self.session_timeout_ms:
-            raise ValueError("heartbeat_interval_ms must be below session_timeout_ms")
+            found.append("heartbeat_interval_ms must be below session_timeout_ms")
         if self.revoke_timeout * 1000 >= self.rebalance_timeout_ms:
-            raise ValueError(
+            found.append(
                 "revoke_timeout must be below rebalance_timeout_ms, or the group evicts a "
                 "member still waiting for its in-flight messages"
             )
         if self.pause_after * 1000 >= self.max_poll_interval_ms:
-            raise ValueError("pause_after must be below max_poll_interval_ms")
+            found.append("pause_after must be below max_poll_interval_ms")
         if self.fetch_max_bytes < self.fetch_min_bytes:
-            raise ValueError("fetch_max_bytes must be at least fetch_min_bytes")
+            found.append("fetch_max_bytes must be at least fetch_min_bytes")
         protocol = self.protocol
         if protocol.startswith("SASL") and self.sasl is None:
-            raise ValueError(f"security_protocol {protocol} needs sasl settings")
+            found.append(f"security_protocol {protocol} needs sasl settings")
         if self.sasl is not None and not protocol.startswith("SASL"):
-            raise ValueError(f"sasl is set but security_protocol is {protocol}")
+            found.append(f"sasl is set but security_protocol is {protocol}")
         if self.ssl is not None and not protocol.endswith("SSL"):
-            raise ValueError(f"ssl is set but security_protocol is {protocol}")
+            found.append(f"ssl is set but security_protocol is {protocol}")
         sources = set(self.topics)
         retry, dead = self.retry_topic_name, self.dead_letter_topic_name
         if not self.ordered and retry in sources:
-            raise ValueError(f"retry_topic {retry!r} is also a source topic")
+            found.append(f"retry_topic {retry!r} is also a source topic")
         if dead in sources:
-            raise ValueError(f"dead_letter_topic {dead!r} is also a source topic")
+            found.append(f"dead_letter_topic {dead!r} is also a source topic")
         if not self.ordered and dead == retry:
-            raise ValueError("retry_topic and dead_letter_topic must differ")
+            found.append("retry_topic and dead_letter_topic must differ")
+        if found:
+            raise ValueError("\n".join(found))
         return self
 
     # -- derived values ---------------------------------------------------------------

@@ -28,10 +28,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Hashable, Set
+from collections.abc import Hashable, Sequence, Set
 from typing import Any
 
-from broadway_py.connectors.kafka.acknowledger import KafkaAcknowledger
+from broadway_py.acknowledger import count_decisions
+from broadway_py.connectors.kafka.acknowledger import REWOUND, KafkaAcknowledger
 from broadway_py.connectors.kafka.committer import Committer
 from broadway_py.connectors.kafka.connection import Connection, connect
 from broadway_py.connectors.kafka.errors import ConsumerStoppedError, translate
@@ -129,8 +130,7 @@ class KafkaProducer:
 
     def assignment(self) -> set[tuple[str, int]]:
         """The (topic, partition) pairs this member holds now."""
-        keys: list[Any] = [o.key for o in self.tracker.live()]
-        return {(key.topic, key.partition) for key in keys}
+        return {(key.topic, key.partition) for key in self._held_keys()}
 
     def paused(self) -> set[tuple[str, int]]:
         """The (topic, partition) pairs paused now (pipeline full, rewinding, revoking...)."""
@@ -154,10 +154,22 @@ class KafkaProducer:
         if waiting and not any(o.pending for o in self.tracker.live() if o.revoking):
             _resolve(self._revoke_waiter)
 
-    def acks_dropped(self, count: int, reason: str) -> None:
-        log.info("kafka: %d acks dropped: %s", count, reason)
+    def acks_dropped(
+        self, reason: str, successful: int = 0, failed: Sequence[Message] = ()
+    ) -> None:
+        count = successful + len(failed)
+        # Reads after a rewind are how ordered mode retries: expected, so not logged as news.
+        log.log(
+            logging.DEBUG if reason == REWOUND else logging.INFO,
+            "kafka: %d acks dropped: %s",
+            count,
+            reason,
+        )
         if self._telemetry.enabled:
-            self._telemetry.emit(AcksDropped(count, reason))
+            retried, dead_lettered, discarded = count_decisions(failed)
+            self._telemetry.emit(
+                AcksDropped(count, reason, successful, retried, dead_lettered, discarded)
+            )
 
     def rewind(
         self, offsets: PartitionOffsets, offset: int, delay: float, attempt: int | None
@@ -297,7 +309,11 @@ class KafkaProducer:
             await committer.commit(connection.consumer, self.tracker.live(), "interval")
             self._lag = committer.lag(connection.consumer)
             if self._telemetry.enabled:
-                per_topic: dict[str, int] = {}
+                # A topic of which this member holds no partition (they went to other
+                # members) is reported at 0: that closes its round, and the lag this
+                # member reported for those partitions stops counting.
+                held = {key.topic for key in self._held_keys()}
+                per_topic = {t: 0 for t in self.options.subscribed_topics if t not in held}
                 for (topic, partition), behind in self._lag.items():
                     per_topic[topic] = per_topic.get(topic, 0) + behind
                     self._telemetry.emit(PartitionLagReported(topic, partition, behind))
@@ -332,6 +348,10 @@ class KafkaProducer:
                 return
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _held_keys(self) -> list[Any]:
+        """The TopicPartitions this member holds now."""
+        return [o.key for o in self.tracker.live()]
 
     def _set_connected(self, connected: bool, reason: str) -> None:
         changed = connected != self.connected

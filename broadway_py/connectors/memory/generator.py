@@ -11,6 +11,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from broadway_py.acknowledger import count_decisions
 from broadway_py.message import Message
 from broadway_py.telemetry import ProducerConnected, Telemetry
 
@@ -111,14 +112,10 @@ class GeneratorProducer:
     ) -> None:
         counts = self.counts
         counts.acked += len(successful)
-        for message in failed:
-            kind = message.decision.kind if message.decision else "retry"
-            if kind == "retry":
-                counts.retried += 1
-            elif kind == "dead_letter":
-                counts.dead_lettered += 1
-            else:
-                counts.discarded += 1
+        retried, dead_lettered, discarded = count_decisions(failed)
+        counts.retried += retried
+        counts.dead_lettered += dead_lettered
+        counts.discarded += discarded
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

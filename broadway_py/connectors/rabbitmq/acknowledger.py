@@ -6,10 +6,11 @@ outcome              what the broker is told
 success              ``basic.ack``; one ``multiple`` frame for every tag below the
                      lowest still-outstanding delivery (see tags.py), single acks
                      for the rest
-retry(delay > 0)     a copy goes to the delay queue with a per-message TTL and the
-                     attempt header; the delay queue dead-letters it back to the
-                     source queue when the TTL expires; once the broker confirmed
-                     the copy, the original is acked
+retry(delay > 0)     a copy goes to the delay queue (delays.py: a quorum queue that
+                     dead-letters at least once) with its delay as per-message TTL
+                     and the attempt header; the delay queue dead-letters it back
+                     to the source queue when the TTL expires; once the broker
+                     confirmed the copy, the original is acked
 retry(0)             ``basic.nack(requeue=True)``; on a classic queue for a message
                      already redelivered (whose attempt the broker would no longer
                      count) a copy with the attempt header goes to the back of the
@@ -26,9 +27,9 @@ reject_and_requeue, reject_and_requeue_once) as in Broadway's RabbitMQ producer.
 
 A copy the broker does not confirm is not lost: the original is requeued
 instead. Acks meant for a session that is gone (the connection dropped, and
-the broker redelivers those messages anyway) are dropped and reported through
-the ``dropped`` callback (AcksDropped telemetry); they never raise into the
-pipeline.
+the broker redelivers those messages anyway) are dropped and reported, counted
+by outcome (dropped.py), through the ``dropped_by`` callback (or the plain
+``dropped`` one); they never raise into the pipeline.
 """
 
 from __future__ import annotations
@@ -41,9 +42,12 @@ from dataclasses import dataclass, field
 
 from aiormq.abc import DeliveredMessage
 
+from broadway_py.acknowledger import decision_kind
 from broadway_py.connectors.rabbitmq import naming
 from broadway_py.connectors.rabbitmq.attempts import requeue_counts
 from broadway_py.connectors.rabbitmq.copies import dead_letter_properties, retry_properties
+from broadway_py.connectors.rabbitmq.delays import delay_arguments, mismatch_warning
+from broadway_py.connectors.rabbitmq.dropped import DroppedAcks
 from broadway_py.connectors.rabbitmq.errors import describe
 from broadway_py.connectors.rabbitmq.options import AckAction, Options
 from broadway_py.connectors.rabbitmq.session import Session
@@ -52,6 +56,11 @@ from broadway_py.message import Message
 log = logging.getLogger("broadway_py.connectors.rabbitmq")
 
 Dropped = Callable[[int, str], None]
+"""(acks dropped, why)."""
+DroppedBy = Callable[[Session, DroppedAcks, str], None]
+"""(the session they were meant for, acks dropped by outcome, why)."""
+
+_kept_warned: set[str] = set()  # delay queues used as they are, warned about once per process
 
 
 @dataclass
@@ -90,24 +99,25 @@ class _Plan:
 class RabbitMQAcknowledger:
     """Settles the messages of one producer; ``ack_ref`` is the Session they came on."""
 
-    def __init__(self, options: Options, dropped: Dropped) -> None:
+    def __init__(
+        self, options: Options, dropped: Dropped, *, dropped_by: DroppedBy | None = None
+    ) -> None:
         self.options = options
         self.stats = AckStats()
         self._dropped = dropped
+        self._dropped_by = dropped_by
         self._queue = options.queue
         self._header = options.retry.attempt_header
         self._dead_letter_queue = naming.dead_letter_queue(options.dead_letter, options.queue)
-        self._delay_arguments = {
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": options.queue,
-        }
+        self._delay_arguments: dict[tuple[str, bool], dict[str, object]] = {}
 
     async def ack(
         self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
     ) -> None:
         session = ack_ref
         if not isinstance(session, Session):  # pragma: no cover - not our message
-            self._drop(len(successful) + len(failed), f"unknown ack_ref {ack_ref!r}")
+            self.stats.dropped += len(successful) + len(failed)
+            self._dropped(len(successful) + len(failed), f"unknown ack_ref {ack_ref!r}")
             return
         plan = _Plan()
         on_success = self.options.on_success
@@ -121,18 +131,42 @@ class RabbitMQAcknowledger:
                 await self._failures(session, failed, plan)
             else:
                 plan.acks.extend(m.ack_data.delivery.delivery_tag for m in failed)
+        session.pending -= len(successful) + len(failed)
         dropped, why = await session.settle(plan.acks, plan.requeue, plan.reject)
         stats = self.stats
         if dropped:
-            self._drop(dropped, why)
+            self._drop(session, plan, dropped, why, successful, failed)
         else:
             stats.acked += len(plan.acks)
             stats.requeued += len(plan.requeue)
             stats.rejected += len(plan.reject)
 
-    def _drop(self, count: int, why: str) -> None:
-        self.stats.dropped += count
-        self._dropped(count, why)
+    def _drop(
+        self,
+        session: Session,
+        plan: _Plan,
+        dropped: int,
+        why: str,
+        successful: Sequence[Message],
+        failed: Sequence[Message],
+    ) -> None:
+        self.stats.dropped += dropped
+        if self._dropped_by is None:
+            self._dropped(dropped, why)
+            return
+        # settle sends requeues, then rejects, then acks in tag order: the last
+        # ``dropped`` of those are the ones that did not go (on a lost session,
+        # all of them; for tags a live channel no longer held, an estimate).
+        sent_order = [*plan.requeue, *plan.reject, *sorted(plan.acks)]
+        unsent = set(sent_order[len(sent_order) - dropped :])
+        outcomes = DroppedAcks()
+        for message in successful:
+            if message.ack_data.delivery.delivery_tag in unsent:
+                outcomes.successful += 1
+        for message in failed:
+            if message.ack_data.delivery.delivery_tag in unsent:
+                outcomes.add_decision(decision_kind(message))
+        self._dropped_by(session, outcomes, why)
 
     async def _failures(self, session: Session, failed: Sequence[Message], plan: _Plan) -> None:
         on_failure = self.options.on_failure
@@ -146,7 +180,7 @@ class RabbitMQAcknowledger:
             delivered: DeliveredMessage = message.ack_data
             tag: int = delivered.delivery.delivery_tag  # type: ignore[union-attr,assignment]
             decision = message.decision
-            kind = decision.kind if decision is not None else "retry"
+            kind = decision_kind(message)
             if kind == "retry":
                 delay = decision.delay if decision is not None else 0.0
                 if delay > 0:
@@ -197,11 +231,26 @@ class RabbitMQAcknowledger:
             delivered.header.properties, self._header, message.attempt + 1, milliseconds
         )
         try:
-            await session.declare_queue(queue, self._delay_arguments)
+            kept = await session.declare_delay_queue(
+                queue, self._arguments(queue, milliseconds, session.at_least_once)
+            )
+            if kept is not None and queue not in _kept_warned:
+                _kept_warned.add(queue)
+                log.warning("%s", mismatch_warning(queue, kept))
             await session.publish(queue, delivered.body, properties)
         except BaseException:
             session.forget_declared(queue)  # deleted behind our back? declare it again
             raise
+
+    def _arguments(self, queue: str, milliseconds: int, at_least_once: bool) -> dict[str, object]:
+        """The declaration of delay queue ``queue`` (delays.py), made once per queue."""
+        key = (queue, at_least_once)
+        arguments = self._delay_arguments.get(key)
+        if arguments is None:
+            bucket = naming.bucket_ms(milliseconds) if self.options.retry.bucketed else None
+            arguments = delay_arguments(self._queue, bucket, at_least_once)
+            self._delay_arguments[key] = arguments
+        return arguments
 
     async def _republish(self, session: Session, message: Message) -> None:
         delivered: DeliveredMessage = message.ack_data

@@ -1,8 +1,11 @@
 """Properties of the copies the connector publishes: retries and dead letters. Pure.
 
-A copy keeps the original's properties (content type, message id, persistence,
+A copy keeps the original's properties (content type, message id,
 correlation id, ...) and headers, except:
 
+- it is persistent (``delivery_mode`` 2) whatever the original was: the
+  connector acks the original once the copy is confirmed, so from then on the
+  copy is the message, and it must survive a node restart in a durable queue;
 - ``user_id`` is dropped (the broker checks it against the publishing user);
 - a retry copy gets the attempt header (the attempt of its next delivery) and
   an ``expiration`` of the delay, in milliseconds;
@@ -22,6 +25,7 @@ ATTEMPTS_HEADER = "x-broadway-attempts"
 SOURCE_HEADER = "x-broadway-source-queue"
 DEAD_AT_HEADER = "x-broadway-dead-lettered-at"
 MAX_REASON = 1024
+PERSISTENT = 2
 
 
 def _copy(
@@ -31,7 +35,7 @@ def _copy(
         content_type=original.content_type,
         content_encoding=original.content_encoding,
         headers=headers,
-        delivery_mode=original.delivery_mode,
+        delivery_mode=PERSISTENT,
         priority=original.priority,
         correlation_id=original.correlation_id,
         reply_to=original.reply_to,

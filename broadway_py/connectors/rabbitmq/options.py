@@ -183,11 +183,13 @@ class Options(_Model):
     connect_timeout: float = Field(
         default=10.0,
         gt=0,
+        le=7 * 24 * 3600.0,
         description="Seconds one connection attempt (with declarations) may take.",
     )
     consumer_timeout_warning: float | None = Field(
         default=1500.0,
         gt=0,
+        le=7 * 24 * 3600.0,
         description="Log a warning for a message left unacknowledged this many seconds. Keep "
         "it below the server's consumer_timeout (30 minutes by default), past which RabbitMQ "
         "closes the channel and redelivers everything it carried. null: no warning.",
@@ -195,6 +197,7 @@ class Options(_Model):
     backlog_interval: float | None = Field(
         default=5.0,
         gt=0,
+        le=7 * 24 * 3600.0,
         description="Seconds between queue depth reports (broadway_backlog_messages). null: none.",
     )
 

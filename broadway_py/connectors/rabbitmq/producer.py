@@ -12,7 +12,12 @@
   hands out at most ``demand`` of them.
 - When the connection (or the consumer channel) is lost, the buffer is
   dropped (the broker redelivers it), acks meant for the old channel are
-  dropped and counted, and the producer reconnects with backoff.
+  dropped and counted, and the producer reconnects with backoff. An outage
+  reads as one line for the loss, one per failed attempt, and one for the
+  dropped acks once the last one came (noise.py keeps aiormq's own lines out).
+- On a server without at-least-once dead-lettering (before RabbitMQ 3.10)
+  retries wait in classic delay queues, and the first connect warns that
+  those are lost if the node restarts (delays.py).
 - ``stop_fetching`` (drain) sends basic.cancel; the pipeline then finishes and
   acks what it holds; ``close`` closes the connection, so what was delivered
   and never acked goes back to the queue.
@@ -34,8 +39,11 @@ from typing import Any
 
 from aiormq.abc import DeliveredMessage
 
+from broadway_py.connectors.rabbitmq import noise
 from broadway_py.connectors.rabbitmq.acknowledger import RabbitMQAcknowledger
 from broadway_py.connectors.rabbitmq.attempts import attempt_of
+from broadway_py.connectors.rabbitmq.delays import unsafe_server_warning
+from broadway_py.connectors.rabbitmq.dropped import DroppedAcks
 from broadway_py.connectors.rabbitmq.errors import FATAL, describe
 from broadway_py.connectors.rabbitmq.options import Options
 from broadway_py.connectors.rabbitmq.session import Session
@@ -46,15 +54,7 @@ from broadway_py.telemetry import AcksDropped, BacklogReported, ProducerConnecte
 log = logging.getLogger("broadway_py.connectors.rabbitmq")
 
 
-class _ConnectAttemptNoise(logging.Filter):
-    """Drops aiormq's own ERROR line per failed connection attempt: the producer logs
-    one line per attempt itself, saying what is wrong and when it tries again."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("error when creating transport")
-
-
-logging.getLogger("aiormq.connection").addFilter(_ConnectAttemptNoise())
+_unsafe_warned: set[str] = set()  # servers warned about, once per process
 
 
 def default_consumer_tag() -> str:
@@ -68,7 +68,10 @@ class RabbitMQProducer:
         self.options = options
         self.prefetch = prefetch
         self.consumer_tag = options.consumer_tag or default_consumer_tag()
-        self.acknowledger = RabbitMQAcknowledger(options, self._acks_dropped)
+        self.acknowledger = RabbitMQAcknowledger(
+            options, self._acks_dropped, dropped_by=self._session_acks_dropped
+        )
+        self._outage: tuple[Session, DroppedAcks, str] | None = None
         self.connects = 0
         self.overdue_warnings = 0
         self._telemetry: Telemetry | None = None
@@ -99,6 +102,7 @@ class RabbitMQProducer:
 
     async def start(self, telemetry: Telemetry) -> None:
         self._telemetry = telemetry
+        noise.install()
         first: BrokerUnavailable | None = None
         try:
             await self._connect()
@@ -155,6 +159,7 @@ class RabbitMQProducer:
                 await self._cancelling
         session, self._session = self._session, None
         self._buffer.clear()
+        self._log_dropped()
         if session is not None:
             await session.close("producer closed")
             self._report(ProducerConnected(False, "closed"))
@@ -183,6 +188,7 @@ class RabbitMQProducer:
             self.consumer_tag,
         )
         self._report(ProducerConnected(True))
+        self._warn_if_unsafe(session)
         self._session_tasks = [
             asyncio.create_task(self._watch(session), name=f"broadway:rabbitmq:watch:{self._queue}")
         ]
@@ -231,6 +237,7 @@ class RabbitMQProducer:
         self._session_tasks = []
         dropped = len(self._buffer)
         self._buffer.clear()
+        session.pending -= dropped
         log.warning(
             "lost RabbitMQ at %s (%s); %d buffered messages left to the broker; reconnecting",
             self.options.display_url,
@@ -238,6 +245,9 @@ class RabbitMQProducer:
             dropped,
         )
         self._report(ProducerConnected(False, reason))
+        outage = self._outage
+        if outage is not None and (outage[0] is not session or session.pending <= 0):
+            self._log_dropped()  # an earlier outage's, or this one's if nothing is left in flight
         # Close what is left of the connection in the background.
         closing = asyncio.create_task(session.close(reason))
         self._closing.add(closing)
@@ -251,6 +261,7 @@ class RabbitMQProducer:
         session.tracker.add(tag, asyncio.get_running_loop().time())
         if self._stopped or not session.usable:
             return  # held until the channel closes, then redelivered
+        session.pending += 1
         properties = delivered.header.properties
         headers = properties.headers
         redelivered = bool(delivery.redelivered)
@@ -347,6 +358,60 @@ class RabbitMQProducer:
         if telemetry is not None and telemetry.enabled:
             telemetry.emit(event)
 
+    def _warn_if_unsafe(self, session: Session) -> None:
+        """One warning per server when retries would wait where a restart drops them."""
+        if session.at_least_once or self.options.on_failure != "decision":
+            return
+        key = f"{self.options.display_url} {session.server}"
+        if key not in _unsafe_warned:
+            _unsafe_warned.add(key)
+            log.warning("%s (%s)", unsafe_server_warning(session.server), self.options.display_url)
+
     def _acks_dropped(self, count: int, reason: str) -> None:
-        log.info("dropped %d acks (%s); the broker redelivers those messages", count, reason)
+        """Acks dropped outside any session (not ours): reported at once."""
+        log.warning("dropped %d acks (%s); the broker redelivers those messages", count, reason)
         self._report(AcksDropped(count, reason))
+
+    def _session_acks_dropped(self, session: Session, dropped: DroppedAcks, reason: str) -> None:
+        """Report at once; log one line per outage, once the lost session's last ack came."""
+        self._report(
+            AcksDropped(
+                dropped.count,
+                reason,
+                successful=dropped.successful,
+                retried=dropped.retried,
+                dead_lettered=dropped.dead_lettered,
+                discarded=dropped.discarded,
+            )
+        )
+        if session.usable:  # acks for deliveries the channel no longer holds: a fault of ours
+            log.warning(
+                "dropped %d acks (%s): %s; the broker redelivers those messages",
+                dropped.count,
+                dropped.describe(),
+                reason,
+            )
+            return
+        outage = self._outage
+        if outage is not None and outage[0] is not session:
+            self._log_dropped()
+            outage = None
+        if outage is None:
+            lost = session.lost.result() if session.lost.done() else reason
+            outage = self._outage = (session, DroppedAcks(), lost)
+        outage[1].add(dropped)
+        if session.pending <= 0 and self._session is not session:
+            self._log_dropped()  # the last ack meant for the lost session came
+
+    def _log_dropped(self) -> None:
+        """The one line for the acks dropped since the connection was lost."""
+        outage, self._outage = self._outage, None
+        if outage is None:
+            return
+        _, dropped, reason = outage
+        log.info(
+            "dropped %d acks (%s): connection lost (%s); the broker redelivers them",
+            dropped.count,
+            dropped.describe(),
+            reason,
+        )

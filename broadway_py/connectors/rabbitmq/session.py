@@ -12,7 +12,9 @@ A session holds three channels on one connection:
 When the connection or the consumer channel closes, the session is *lost*:
 :attr:`Session.lost` resolves with the reason, and from then on every ack
 meant for it is dropped (the broker redelivers those messages). A session is
-never revived; the producer opens a new one.
+never revived; the producer opens a new one. :attr:`Session.pending` counts
+the messages handed to the pipeline and not yet settled, so the producer can
+tell when the last ack meant for a lost session has come (and been dropped).
 """
 
 from __future__ import annotations
@@ -25,14 +27,17 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection
+from aiormq import exceptions as amqp
 from aiormq.abc import AbstractChannel as RawChannel
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 from broadway_py.connectors.rabbitmq import naming
+from broadway_py.connectors.rabbitmq.delays import at_least_once_supported, server_name
 from broadway_py.connectors.rabbitmq.errors import describe, translate
 from broadway_py.connectors.rabbitmq.options import Options
 from broadway_py.connectors.rabbitmq.tags import DeliveryTracker
+from broadway_py.errors import ConfigurationError
 
 log = logging.getLogger("broadway_py.connectors.rabbitmq")
 
@@ -53,6 +58,10 @@ class Session:
         self.connection = connection
         self.generation = generation
         self.tracker = DeliveryTracker()
+        self.pending = 0  # handed to the pipeline, not yet settled (see the docstring)
+        properties = _server_properties(connection)
+        self.server = server_name(properties)
+        self.at_least_once = at_least_once_supported(properties)
         self.consumer_tag = ""
         self.channel: RawChannel | None = None
         self.lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -61,6 +70,8 @@ class Session:
         self._publisher: RawChannel | None = None
         self._admin: RawChannel | None = None
         self._declared: set[str] = set()
+        self._kept: dict[str, str] = {}  # delay queues that exist with other arguments
+        self._declaring = asyncio.Lock()
         self._opening = asyncio.Lock()
         self._cancelled = False
         connection.close_callbacks.add(self._on_connection_closed)
@@ -224,9 +235,36 @@ class Session:
             raise translate(error, self.options, queue=name, option=option) from error
         self._declared.add(name)
 
+    async def declare_delay_queue(self, name: str, arguments: dict[str, Any]) -> str | None:
+        """Declare a delay queue once per session.
+
+        Returns None, or, when the queue exists with other arguments
+        (PRECONDITION_FAILED, e.g. a classic delay queue of an earlier version),
+        what the broker said: the queue is then used as it is.
+        """
+        if name in self._declared:
+            return None
+        async with self._declaring:  # a refused declare closes the admin channel: one at a time
+            kept = self._kept.get(name)
+            if kept is not None:
+                return kept
+            try:
+                await self.declare_queue(name, arguments, option="rabbitmq.retry.delay_queue")
+            except ConfigurationError as error:
+                cause = error.__cause__
+                detail = describe(cause) if cause is not None else ""
+                if not isinstance(cause, amqp.ChannelPreconditionFailed) or (
+                    "inequivalent arg" not in detail
+                ):
+                    raise
+                self._kept[name] = detail
+                return detail
+        return None
+
     def forget_declared(self, name: str) -> None:
         """Declare ``name`` again before its next use (a publish to it failed)."""
         self._declared.discard(name)
+        self._kept.pop(name, None)
 
     async def publish(self, routing_key: str, body: bytes, properties: Basic.Properties) -> None:
         """Publish through the default exchange and wait for the broker's confirm."""
@@ -272,7 +310,9 @@ class Session:
                     await channel.basic_ack(tag, multiple=multiple, wait=False)
                     sent += count
             except Exception as error:
-                return total - sent, f"channel closed while acknowledging: {describe(error)}"
+                why = f"channel closed while acknowledging: {describe(error)}"
+                self.mark_lost(why)  # the channel is gone: what follows is dropped too
+                return total - sent, why
             if unknown:
                 return unknown, "deliveries no longer outstanding on this channel"
             return 0, ""
@@ -289,3 +329,10 @@ class Session:
         with contextlib.suppress(Exception, asyncio.TimeoutError):
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self.connection.close()
+
+
+def _server_properties(connection: AbstractConnection) -> dict[str, Any]:
+    """The server properties of Connection.Start (product, version), or {}."""
+    underlay = getattr(getattr(connection, "transport", None), "connection", None)
+    properties = getattr(underlay, "server_properties", None)
+    return dict(properties) if isinstance(properties, dict) else {}

@@ -11,7 +11,14 @@
 
 Calls that fail because SQS cannot be reached are retried with backoff while
 the messages are still invisible; what cannot be carried out is logged and
-reported as ``AcksDropped``: SQS redelivers it, so nothing is lost.
+reported as ``AcksDropped``, split by the outcome the pipeline had decided:
+SQS redelivers it, so nothing is lost.
+
+A dead letter that was sent but whose delete then failed counts as dead-lettered
+(the copy is in the dead-letter queue): the ledger remembers it as deleted, so
+when SQS redelivers it this producer deletes it again instead of handling it
+(and dead-lettering it) a second time. Another consumer of the queue that
+receives it first has no such memory: that one may send a second copy.
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+from broadway_py.acknowledger import decision_kind
 from broadway_py.connectors.sqs.batching import (
     BATCH_BYTES,
     BatchResult,
@@ -42,6 +50,10 @@ log = logging.getLogger("broadway_py.connectors.sqs")
 
 T = TypeVar("T")
 Clock = Callable[[], float]
+#: The outcome a record's ack stands for (as ``MessagesAcked`` counts it); None: not an
+#: ack the pipeline handed over (a release on close, a redelivery sent back).
+Outcome = Literal["successful", "retried", "dead_lettered", "discarded"] | None
+OutcomeOf = Callable[[Received], Outcome]
 
 
 def visibility_seconds(delay: float) -> int:
@@ -80,11 +92,13 @@ class SqsAcknowledger:
         deletes: list[Received] = [m.ack_data for m in successful]
         visibility: list[tuple[Received, int]] = []
         dead_letters: list[tuple[Received, str]] = []
+        discarded: list[Received] = []  # deleted too
+        parked: list[Received] = []  # dead letters left to SQS: a visibility change
         plan = self.plan
         for message in failed:
             record: Received = message.ack_data
             decision = message.decision
-            kind = decision.kind if decision is not None else "retry"
+            kind = decision_kind(message)
             if kind == "retry":
                 visibility.append((record, visibility_seconds(decision.delay if decision else 0)))
             elif kind == "dead_letter":
@@ -93,20 +107,29 @@ class SqsAcknowledger:
                     dead_letters.append((record, reason))
                 elif plan.redrive:
                     visibility.append((record, 0))
+                    parked.append(record)
                     self.ledger.mark_dead([record])
                 else:
                     visibility.append((record, plan.leave_visibility))
+                    parked.append(record)
             else:
                 deletes.append(record)
+                discarded.append(record)
         ledger = self.ledger
         ledger.settle(deletes)
         ledger.settle(r for r, _ in visibility)
         ledger.settle(r for r, _ in dead_letters)
         jobs: list[Awaitable[None]] = []
         if deletes:
-            jobs.append(self.delete(deletes))
+            jobs.append(
+                self.delete(deletes, outcome=_split_outcomes("successful", discarded, "discarded"))
+            )
         if visibility:
-            jobs.append(self.change_visibility(visibility))
+            jobs.append(
+                self.change_visibility(
+                    visibility, outcome=_split_outcomes("retried", parked, "dead_lettered")
+                )
+            )
         if dead_letters:
             jobs.append(self.dead_letter(dead_letters))
         if len(jobs) == 1:
@@ -116,9 +139,22 @@ class SqsAcknowledger:
 
     # -- the three kinds of calls ---------------------------------------------------
 
-    async def delete(self, records: Sequence[Received], quiet: bool = False) -> None:
-        """Delete these messages (``quiet``: failures are not reported, for re-deletes)."""
+    async def delete(
+        self, records: Sequence[Received], quiet: bool = False, outcome: OutcomeOf | None = None
+    ) -> None:
+        """Delete these messages (``quiet``: failures are not reported, for re-deletes).
 
+        ``outcome`` says which outcome each record's ack stands for (None: none).
+        """
+        done, failed = await self._delete(records)
+        if not quiet:
+            self.stats.deleted += len(done)
+            if failed:
+                self._dropped(failed, "delete", _outcomes_of(failed, outcome, lambda r: r))
+
+    async def _delete(
+        self, records: Sequence[Received]
+    ) -> tuple[list[Received], list[EntryFailure[Received]]]:
         def entry(entry_id: str, record: Received) -> dict[str, Any]:
             return {"Id": entry_id, "ReceiptHandle": record.receipt_handle}
 
@@ -127,13 +163,16 @@ class SqsAcknowledger:
 
         done, failed = await self._all(records, entry, call, "DeleteMessageBatch", _deadline)
         self.ledger.mark_deleted(done)
-        if not quiet:
-            self.stats.deleted += len(done)
-            if failed:
-                self._dropped(failed, "delete")
+        return done, failed
 
-    async def change_visibility(self, items: Sequence[tuple[Received, int]]) -> None:
-        """Set each message's visibility timeout (0: visible again at once)."""
+    async def change_visibility(
+        self, items: Sequence[tuple[Received, int]], outcome: OutcomeOf | None = None
+    ) -> None:
+        """Set each message's visibility timeout (0: visible again at once).
+
+        ``outcome`` says which outcome each record's ack stands for (None: none, as
+        for a release on close).
+        """
 
         def entry(entry_id: str, item: tuple[Received, int]) -> dict[str, Any]:
             return {
@@ -152,7 +191,9 @@ class SqsAcknowledger:
         )
         self.stats.visibility_changed += len(done)
         if failed:
-            self._dropped(failed, "change visibility")
+            self._dropped(
+                failed, "change visibility", _outcomes_of(failed, outcome, lambda i: i[0])
+            )
 
     async def dead_letter(self, items: Sequence[tuple[Received, str]]) -> None:
         """Send to the dead-letter queue with the reason, then delete what was sent."""
@@ -177,9 +218,24 @@ class SqsAcknowledger:
         )
         self.stats.dead_lettered += len(sent)
         if failed:
-            self._dropped(failed, f"dead-letter to {target.name}")
+            self._dropped(failed, f"dead-letter to {target.name}", ["dead_lettered"] * len(failed))
         if sent:
-            await self.delete([record for record, _ in sent])
+            await self._delete_dead_lettered([record for record, _ in sent])
+
+    async def _delete_dead_lettered(self, records: list[Received]) -> None:
+        """Delete messages whose copy is in the dead-letter queue (see the module's docstring)."""
+        done, failed = await self._delete(records)
+        self.stats.deleted += len(done)
+        if failed:
+            first = failed[0]
+            log.warning(
+                "SQS could not delete %d dead-lettered message(s) (%s: %s); they are deleted "
+                "again when SQS redelivers them",
+                len(failed),
+                first.code,
+                first.message,
+            )
+            self.ledger.mark_deleted(f.item for f in failed)
 
     # -- machinery --------------------------------------------------------------------
 
@@ -253,13 +309,46 @@ class SqsAcknowledger:
             pending = retry
         return outcome
 
-    def _dropped(self, failures: Sequence[EntryFailure[Any]], what: str) -> None:
+    def _dropped(
+        self, failures: Sequence[EntryFailure[Any]], what: str, outcomes: Sequence[Outcome]
+    ) -> None:
+        """Report failed entries; ``outcomes``: which outcome each one's ack stood for."""
         first = failures[0]
         reason = f"SQS could not {what} {len(failures)} message(s): {first.code}: {first.message}"
         log.warning("%s; SQS will redeliver them", reason)
         self.stats.dropped += len(failures)
         if self.telemetry.enabled:
-            self.telemetry.emit(AcksDropped(len(failures), reason))
+            self.telemetry.emit(
+                AcksDropped(
+                    len(failures),
+                    reason,
+                    successful=outcomes.count("successful"),
+                    retried=outcomes.count("retried"),
+                    dead_lettered=outcomes.count("dead_lettered"),
+                    discarded=outcomes.count("discarded"),
+                )
+            )
+
+
+def _split_outcomes(
+    usual: Outcome, others: Sequence[Received] = (), other: Outcome = None
+) -> OutcomeOf:
+    """Which outcome a record's ack stands for: ``other`` for ``others``, ``usual`` for the rest.
+
+    By identity, so that the common case (no ``others``) builds nothing per record.
+    """
+    if not others:
+        return lambda record: usual
+    marked = {id(record) for record in others}
+    return lambda record: other if id(record) in marked else usual
+
+
+def _outcomes_of(
+    failures: Sequence[EntryFailure[T]], outcome: OutcomeOf | None, record: Callable[[T], Received]
+) -> list[Outcome]:
+    if outcome is None:
+        return [None] * len(failures)
+    return [outcome(record(failure.item)) for failure in failures]
 
 
 def _deadline(record: Received) -> float:

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 REDRIVE = "redrive"
 MAX_VISIBILITY = 43_200  # 12 hours: the longest SQS lets a message stay invisible
+_MAX_SECONDS = 7 * 24 * 3600.0
+"""The connector's own durations are at most a week."""
 _AWS_QUEUE_URL = re.compile(r"^https?://sqs[.-]([a-z0-9-]+)\.amazonaws\.com", re.IGNORECASE)
 
 
@@ -127,6 +129,7 @@ class Options(BaseModel):
     heartbeat_margin: float | None = Field(
         default=None,
         gt=0,
+        le=MAX_VISIBILITY,
         description=(
             "Seconds before a message's visibility ends at which the heartbeat extends it. "
             "Default: half the visibility timeout."
@@ -141,22 +144,28 @@ class Options(BaseModel):
     backlog_interval: float = Field(
         default=15.0,
         ge=0,
+        le=_MAX_SECONDS,
         description=(
             "Seconds between queue-depth reports (ApproximateNumberOfMessages, as the "
             "broadway_backlog_messages gauge); 0 turns them off."
         ),
     )
     connect_timeout: float = Field(
-        default=5.0, gt=0, description="Seconds to wait for a TCP connection to the endpoint."
+        default=5.0,
+        gt=0,
+        le=_MAX_SECONDS,
+        description="Seconds to wait for a TCP connection to the endpoint.",
     )
     reconnect_min_delay: float = Field(
         default=0.5,
         gt=0,
+        le=_MAX_SECONDS,
         description="First delay (seconds) before retrying an unreachable endpoint; it doubles.",
     )
     reconnect_max_delay: float = Field(
         default=30.0,
         gt=0,
+        le=_MAX_SECONDS,
         description="Longest delay (seconds) between retries of an unreachable endpoint.",
     )
 
@@ -170,16 +179,20 @@ class Options(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Options:
+        # Every failed check is reported, one line each (the config layer splits them).
+        found: list[str] = []
         if (self.queue_url is None) == (self.queue_name is None):
-            raise ValueError("give exactly one of queue_url and queue_name")
+            found.append("give exactly one of queue_url and queue_name")
         if self.reconnect_max_delay < self.reconnect_min_delay:
-            raise ValueError("reconnect_max_delay must be at least reconnect_min_delay")
+            found.append("reconnect_max_delay must be at least reconnect_min_delay")
         if (
             self.heartbeat_margin is not None
             and self.visibility_timeout is not None
             and self.heartbeat_margin >= self.visibility_timeout
         ):
-            raise ValueError("heartbeat_margin must be below visibility_timeout")
+            found.append("heartbeat_margin must be below visibility_timeout")
+        if found:
+            raise ValueError("\n".join(found))
         return self
 
     # -- derived values ------------------------------------------------------------

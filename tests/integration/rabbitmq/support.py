@@ -7,7 +7,7 @@ import os
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aio_pika
@@ -47,7 +47,11 @@ def broker_port() -> int:
 
 
 async def ctl(*args: str, timeout: float = 90.0) -> str:
-    """Run ``scripts/brokers/rabbitmq.sh ctl ARGS`` against the test server."""
+    """Run ``scripts/brokers/rabbitmq.sh ctl ARGS`` against the shared server.
+
+    For queries only: a test that stops or restarts a node uses its own
+    (``private_node``, private.py), never the shared server.
+    """
     process = await asyncio.create_subprocess_exec(
         str(SCRIPT),
         "ctl",
@@ -64,13 +68,25 @@ async def ctl(*args: str, timeout: float = 90.0) -> str:
 class Broker:
     """A connection for the test itself: publish, read and count queues."""
 
-    def __init__(self, connection: AbstractConnection) -> None:
+    def __init__(
+        self,
+        connection: AbstractConnection,
+        url: str = URL,
+        depths: Callable[[], Awaitable[dict[str, tuple[int, int]]]] = queue_depths,
+    ) -> None:
         self.connection = connection
+        self.url = url
+        self.depths = depths
         self.made: list[str] = []
 
     @classmethod
-    async def connect(cls) -> Broker:
-        return cls(await aio_pika.connect(URL))
+    async def connect(
+        cls,
+        url: str = URL,
+        depths: Callable[[], Awaitable[dict[str, tuple[int, int]]]] = queue_depths,
+    ) -> Broker:
+        """A connection to the shared server, or to ``url`` (a private node's)."""
+        return cls(await aio_pika.connect(url), url, depths)
 
     def name(self, prefix: str = "it") -> str:
         queue = f"{prefix}.{uuid.uuid4().hex[:10]}"
@@ -96,6 +112,11 @@ class Broker:
             )
         await channel.close()
 
+    async def reconnect(self) -> None:
+        """A new connection, when a restart of the server closed this one."""
+        if not self.connection.connected.is_set():
+            self.connection = await aio_pika.connect(self.url)
+
     async def read(self, queue: str) -> list[bytes]:
         return await read_queue(self.connection, queue)
 
@@ -116,15 +137,14 @@ class Broker:
         """Ready + unacked in every queue whose name starts with ``prefix`` (but DLQs)."""
         return sum(
             ready + unacked
-            for name, (ready, unacked) in (await queue_depths()).items()
+            for name, (ready, unacked) in (await self.depths()).items()
             if name.startswith(prefix) and not name.endswith(".dlq")
         )
 
     async def cleanup(self) -> None:
-        if not self.connection.connected.is_set():  # a test restarted the server
-            self.connection = await aio_pika.connect(URL)
+        await self.reconnect()  # a test may have restarted the server
         try:
-            names = [n for n in await queue_depths() if any(n.startswith(m) for m in self.made)]
+            names = [n for n in await self.depths() if any(n.startswith(m) for m in self.made)]
             channel = await raw_channel(self.connection, confirms=False)
             for name in names:
                 await channel.queue_delete(name, if_unused=False, if_empty=False)

@@ -21,7 +21,7 @@ from broadway_py import (
 from broadway_py.connectors.rabbitmq import RabbitMQProducer, producer_factory
 from broadway_py.errors import AuthenticationFailed, ConfigurationError, DestinationNotFound
 from broadway_py.telemetry import AcksDropped, BacklogReported, MessagesReceived, ProducerConnected
-from tests.integration.rabbitmq.proxy import Proxy
+from tests.fault.proxy import Proxy
 from tests.integration.rabbitmq.support import (
     Broker,
     Events,

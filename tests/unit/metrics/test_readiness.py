@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from broadway_py.metrics import PipelineStats, check_health, check_readiness
-from broadway_py.telemetry import BacklogReported, MessagesAcked, ProducerConnected
+from broadway_py.telemetry import (
+    BacklogReported,
+    MessagesAcked,
+    PartitionLagReported,
+    ProducerConnected,
+)
 
 WINDOW = 10.0
 
@@ -58,10 +63,30 @@ def test_a_disconnected_producer_is_not_ready_until_it_reconnects(stats: Pipelin
     stats(ProducerConnected(False, "connection refused by 127.0.0.1:39092"))
     readiness = check_readiness("running", 0, 0.0, stats, WINDOW)
     assert readiness.reasons == (
-        "producer not connected: producer: connection refused by 127.0.0.1:39092",
+        "producer not connected: producer 0: connection refused by 127.0.0.1:39092",
     )
     stats(ProducerConnected(True))
     assert check_readiness("running", 0, 0.0, stats, WINDOW).ready
+
+
+def test_one_producer_down_of_two_is_not_ready(stats: PipelineStats) -> None:
+    stats(ProducerConnected(True, producer=0))
+    stats(ProducerConnected(False, "connection reset", producer=1))
+    stats(ProducerConnected(True, producer=0))
+    readiness = check_readiness("running", 0, 0.0, stats, WINDOW)
+    assert readiness.reasons == ("producer not connected: producer 1: connection reset",)
+    stats(ProducerConnected(True, producer=1))
+    assert check_readiness("running", 0, 0.0, stats, WINDOW).ready
+
+
+def test_a_partitioned_backlog_counts_every_members_lag(clock: Clock, stats: PipelineStats) -> None:
+    stats(PartitionLagReported("orders", 0, 900, producer=0))
+    stats(BacklogReported("orders", 900, producer=0))
+    stats(PartitionLagReported("orders", 1, 100, producer=1))
+    stats(BacklogReported("orders", 100, producer=1))
+    clock.now += WINDOW * 2
+    (reason,) = check_readiness("running", 0, 0.0, stats, WINDOW).reasons
+    assert reason.endswith("while 1000 waiting in the broker; stall window 10s")
 
 
 def test_in_flight_work_without_acks_past_the_window_is_a_stall(

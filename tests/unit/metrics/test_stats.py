@@ -15,6 +15,7 @@ from broadway_py.telemetry import (
     MessagesAcked,
     MessagesHandled,
     MessagesReceived,
+    PartitionLagReported,
     PipelineStateChanged,
     ProducerConnected,
     RateLimiterWaited,
@@ -83,10 +84,80 @@ def test_connection_follows_the_last_report() -> None:
     assert stats.connected is None
     stats(ProducerConnected(False, "connection refused"))
     assert stats.connected is False
-    assert stats.disconnected_reasons() == ["producer: connection refused"]
+    assert stats.disconnected_reasons() == ["producer 0: connection refused"]
     stats(ProducerConnected(True))
     assert stats.connected is True
     assert stats.disconnected_reasons() == []
+
+
+def test_each_producer_reports_its_own_connection() -> None:
+    stats = PipelineStats()
+    stats(ProducerConnected(True, producer=0))
+    stats(ProducerConnected(True, producer=1))
+    assert stats.connected is True
+    stats(ProducerConnected(False, "connection reset", producer=1))
+    stats(ProducerConnected(True, producer=0))  # the other one's report does not hide it
+    assert stats.connected is False
+    assert stats.disconnected_reasons() == ["producer 1: connection reset"]
+    stats(ProducerConnected(True, producer=1))
+    assert stats.connected is True
+
+
+def test_a_partitioned_backlog_is_the_sum_of_the_producers_shares() -> None:
+    # Two Kafka group members, each reporting the lag of its own partitions.
+    stats = PipelineStats()
+    for producer, partition, lag in ((0, 0, 900), (1, 1, 100)):
+        stats(PartitionLagReported("orders", partition, lag, producer=producer))
+        stats(BacklogReported("orders", lag, producer=producer))
+    assert stats.backlog == {"orders": 1000}
+    assert stats.backlog_total == 1000
+    stats(PartitionLagReported("orders", 1, 40, producer=1))
+    stats(BacklogReported("orders", 40, producer=1))  # replaces producer 1's share only
+    assert stats.backlog == {"orders": 940}
+
+
+def test_a_queue_backlog_is_the_latest_report_of_any_producer() -> None:
+    # Two consumers of one queue both see its whole depth: not added up.
+    stats = PipelineStats()
+    stats(BacklogReported("jobs", 50, producer=0))
+    stats(BacklogReported("jobs", 48, producer=1))
+    assert stats.backlog == {"jobs": 48}
+    stats(BacklogReported("jobs", 0, producer=0))
+    assert stats.backlog_total == 0
+
+
+def test_acked_counts_what_the_broker_was_told() -> None:
+    stats = PipelineStats()
+    # The connector reports the drop from within its ack call: before MessagesAcked.
+    stats(AcksDropped(3, "channel closed", successful=2, retried=1))
+    stats(MessagesAcked("processor", 5, 1, 0, 0))
+    assert stats.acked == {"successful": 3, "retried": 0, "dead_lettered": 0, "discarded": 0}
+    assert stats.acked_by_stage["processor"] == {  # what the stage handed over
+        "successful": 5,
+        "retried": 1,
+        "dead_lettered": 0,
+        "discarded": 0,
+    }
+    assert stats.acks_dropped == 3
+
+
+def test_a_late_drop_never_makes_acked_go_down() -> None:
+    stats = PipelineStats()
+    stats(MessagesAcked("batcher", 10, 0, 0, 0))
+    stats(AcksDropped(4, "session lost", successful=4))
+    assert stats.acked["successful"] == 10  # a counter never goes down ...
+    stats(MessagesAcked("batcher", 6, 0, 0, 0))  # ... the redelivered four acked again
+    assert stats.acked["successful"] == 12
+    stats(MessagesAcked("batcher", 1, 0, 0, 0))
+    assert stats.acked["successful"] == 13
+
+
+def test_a_drop_without_outcomes_is_only_counted_as_dropped() -> None:
+    stats = PipelineStats()
+    stats(AcksDropped(2, "partition revoked"))
+    stats(MessagesAcked("processor", 2, 0, 0, 0))
+    assert stats.acks_dropped == 2
+    assert stats.acked["successful"] == 2
 
 
 def since(stats: PipelineStats) -> float | None:

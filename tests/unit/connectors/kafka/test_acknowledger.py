@@ -7,7 +7,8 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
-from broadway_py.connectors.kafka.acknowledger import KafkaAcknowledger
+from broadway_py.acknowledger import count_decisions
+from broadway_py.connectors.kafka.acknowledger import REVOKED, REWOUND, KafkaAcknowledger
 from broadway_py.connectors.kafka.message import KafkaMessage
 from broadway_py.connectors.kafka.offsets import PartitionOffsets
 from broadway_py.connectors.kafka.records import Fetched, fetched, to_messages
@@ -52,6 +53,8 @@ class FakeSession:
         self.publisher = publisher or FakePublisher()
         self.rewinds: list[tuple[int, float, int | None]] = []
         self.dropped: list[tuple[int, str]] = []
+        #: reason -> (successful, retried, dead_lettered, discarded), summed.
+        self.split: dict[str, tuple[int, int, int, int]] = {}
         self.touched: set[PartitionOffsets] = set()
 
     def rewind(
@@ -60,8 +63,18 @@ class FakeSession:
         offsets.rewind(offset)
         self.rewinds.append((offset, delay, attempt))
 
-    def acks_dropped(self, count: int, reason: str) -> None:
-        self.dropped.append((count, reason))
+    def acks_dropped(
+        self, reason: str, successful: int = 0, failed: Sequence[Message] = ()
+    ) -> None:
+        self.dropped.append((successful + len(failed), reason))
+        ok, retried, dead, discarded = self.split.get(reason, (0, 0, 0, 0))
+        more = count_decisions(failed)
+        self.split[reason] = (
+            ok + successful,
+            retried + more[0],
+            dead + more[1],
+            discarded + more[2],
+        )
 
     def acked(self, touched: set[PartitionOffsets]) -> None:
         self.touched.update(touched)
@@ -124,14 +137,16 @@ async def test_ordered_mode_rewinds_to_the_first_retried_offset() -> None:
         ],
     )
     # Only the earliest retried message rewinds the partition; what follows is read again,
-    # so the dead letter after it is not published now.
+    # so the retry and the dead letter after it are dropped, not published.
     assert session.rewinds == [(2, 0.5, 2)]
     assert session.publisher.dead == []
     assert offsets.commit_point() == 2
-    # A late ack of offset 3 (delivered before the rewind) does not count.
+    assert session.split == {REWOUND: (0, 1, 1, 0)}
+    # A late ack of offset 3 (delivered before the rewind) does not count: dropped too.
     await acker.ack(None, [messages[3]], [])
     assert offsets.commit_point() == 2
-    assert session.dropped == []
+    assert session.split == {REWOUND: (1, 1, 1, 0)}
+    assert [count for count, _ in session.dropped] == [2, 1]
 
 
 async def test_unpublished_copies_are_redelivered_not_lost() -> None:
@@ -146,6 +161,7 @@ async def test_unpublished_copies_are_redelivered_not_lost() -> None:
     assert len(session.dropped) == 1
     assert session.dropped[0][0] == 1
     assert "publish failed" in session.dropped[0][1]
+    assert session.split == {session.dropped[0][1]: (0, 0, 1, 0)}
     assert offsets.commit_point() == 1
 
 
@@ -156,6 +172,7 @@ async def test_acks_after_a_revoke_are_dropped_and_reported() -> None:
     await acker.ack(None, messages[:2], [failed(messages[2], Decision.retry(0))])
     assert session.publisher.retried == []
     assert session.dropped == [(3, "partition revoked before the ack")]
+    assert session.split == {REVOKED: (2, 1, 0, 0)}
 
 
 async def test_acks_of_interleaved_partitions_mark_each_partition() -> None:
@@ -217,3 +234,65 @@ async def test_a_plain_message_that_replaced_a_fetched_one_is_acked_and_copied()
     assert session.publisher.copies == [Fetched("t", 0, 1, b"k", "décodé".encode(), (("h", b"1"),))]
     assert offsets.commit_point() == 3
     assert session.dropped == []
+
+
+async def test_successes_after_a_rewound_offset_in_the_same_call_are_dropped() -> None:
+    # Ordered mode: the retry of offset 1 reads the partition again from there, so the
+    # successes and the discard after it will be read again: the commit never passes them.
+    session = FakeSession(ordered=True)
+    offsets, messages, acker = delivered(6, session)
+    await acker.ack(
+        None,
+        [messages[0], messages[2], messages[3], messages[5]],
+        [failed(messages[1], Decision.retry(0.1)), failed(messages[4], Decision.discard())],
+    )
+    assert session.rewinds == [(1, 0.1, 2)]
+    assert offsets.commit_point() == 1
+    assert offsets.pending == 0
+    assert session.split == {REWOUND: (3, 0, 0, 1)}
+    assert session.dropped == [(4, REWOUND)]
+
+
+async def test_a_success_of_an_older_epoch_before_the_rewind_still_counts() -> None:
+    session = FakeSession(ordered=True)
+    offsets, messages, acker = delivered(4, session)
+    await acker.ack(None, [], [failed(messages[2], Decision.retry(0))])
+    assert session.dropped == []
+    # Offsets 0 and 1 were delivered before the rewind (an older epoch) but are below it.
+    await acker.ack(None, messages[:2], [])
+    assert offsets.commit_point() == 2
+    assert session.dropped == []
+    await acker.ack(None, [messages[3]], [])
+    assert session.split == {REWOUND: (1, 0, 0, 0)}
+
+
+async def test_without_a_publisher_copies_are_dropped_by_outcome() -> None:
+    session = FakeSession()
+    session.publisher = None
+    offsets, messages, acker = delivered(4, session)
+    await acker.ack(
+        None,
+        [messages[0]],
+        [
+            failed(messages[1], Decision.retry(1)),
+            failed(messages[2], Decision.dead_letter()),
+            failed(messages[3], Decision.dead_letter()),
+        ],
+    )
+    assert session.split == {"the connector is closed": (0, 1, 2, 0)}
+    assert offsets.commit_point() == 1
+
+
+async def test_a_partition_rewound_while_copies_were_written_drops_their_acks() -> None:
+    session = FakeSession()
+    offsets, messages, acker = delivered(3, session)
+
+    class RewindingPublisher(FakePublisher):
+        async def dead_letter(self, messages: Sequence[Message]) -> list[BaseException | None]:
+            offsets.rewind(0)  # another ack's rewind while the copy was in flight
+            return await super().dead_letter(messages)
+
+    session.publisher = RewindingPublisher()
+    await acker.ack(None, [], [failed(messages[2], Decision.dead_letter())])
+    assert session.publisher.dead == [2]
+    assert session.split == {REWOUND: (0, 0, 1, 0)}

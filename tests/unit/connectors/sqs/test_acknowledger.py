@@ -169,3 +169,69 @@ def test_dead_letter_entries_keep_within_ten_attributes_and_fit_fifo_queues() ->
     assert entry["MessageGroupId"] == "group-7"
     assert entry["MessageDeduplicationId"] == "id-1"
     assert "MessageGroupId" not in dead_letter_entry("0", record, "r", "q", fifo=False)
+
+
+def _split(event: AcksDropped) -> tuple[int, int, int, int, int]:
+    return (
+        event.count,
+        event.successful,
+        event.retried,
+        event.dead_lettered,
+        event.discarded,
+    )
+
+
+async def test_refused_deletes_and_visibility_changes_are_split_by_outcome() -> None:
+    sqs, acker, messages, events = setup(8, DeadLetterPlan(None, True, 30))
+    for index in (0, 2, 3, 5, 7):
+        sqs.failed_handles.add(messages[index].ack_data.receipt_handle)
+    await acker.ack(
+        None,
+        messages[:2],
+        [
+            failed(messages[2], Decision.discard()),
+            failed(messages[3], Decision.retry(5)),
+            failed(messages[4], Decision.retry(5)),
+            failed(messages[5], Decision.dead_letter("x")),  # left to the redrive policy
+            failed(messages[6], Decision.discard()),
+            failed(messages[7], Decision.discard()),
+        ],
+    )
+    dropped = sorted(
+        (e.reason.split(" ")[3], _split(e)) for e in events if isinstance(e, AcksDropped)
+    )
+    # count, successful, retried, dead_lettered, discarded
+    assert dropped == [("change", (2, 0, 1, 1, 0)), ("delete", (3, 1, 0, 0, 2))]
+    assert acker.stats.dropped == 5
+
+
+async def test_a_failed_dead_letter_send_is_dropped_as_dead_lettered() -> None:
+    sqs, acker, messages, events = setup(2)
+    sqs.fail["send_message_batch"] = [client_error("AccessDenied", "no", 403)]
+    await acker.ack(None, [messages[0]], [failed(messages[1], Decision.dead_letter("x"))])
+    (event,) = [e for e in events if isinstance(e, AcksDropped)]
+    assert "dead-letter to dlq" in event.reason
+    assert _split(event) == (1, 0, 0, 1, 0)
+    assert len(sqs.messages) == 1  # not deleted: SQS redelivers it
+
+
+async def test_a_dead_letter_sent_but_not_deleted_is_deleted_when_it_comes_back() -> None:
+    sqs, acker, messages, events = setup(1)
+    record = messages[0].ack_data
+    sqs.failed_handles.add(record.receipt_handle)
+    await acker.ack(None, [], [failed(messages[0], Decision.dead_letter("x"))])
+    assert len(sqs.sent["dlq"]) == 1
+    assert acker.stats.dead_lettered == 1
+    # The copy is in the dead-letter queue: that outcome was carried out, nothing dropped.
+    assert not [e for e in events if isinstance(e, AcksDropped)]
+    # SQS redelivers it: the ledger tells the producer to delete it, not to handle it again.
+    again = Received(record.message_id, "handle-2", record.body, record.deadline)
+    assert acker.ledger.admit(again) == "deleted"
+
+
+async def test_a_failed_release_is_dropped_without_an_outcome() -> None:
+    sqs, acker, messages, events = setup(2)
+    sqs.failed_handles.add(messages[1].ack_data.receipt_handle)
+    await acker.change_visibility([(m.ack_data, 0) for m in messages])
+    (event,) = [e for e in events if isinstance(e, AcksDropped)]
+    assert _split(event) == (1, 0, 0, 0, 0)

@@ -1,0 +1,26 @@
+"""Fixtures of the fault suite: a seeded adapter on a shared broker.
+
+The cases that stop a broker or put a proxy in front of it build their own
+(private.py, test_proxy.py); the others run on the brokers scripts/brokers
+started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.fault.adapter import Adapter
+from tests.fault.brokers import shared_adapter
+
+
+@pytest.fixture
+async def shared(request: pytest.FixtureRequest) -> AsyncIterator[Adapter]:
+    """A seeded adapter on the shared broker named by the test's ``shared`` parameter."""
+    adapter = shared_adapter(request.param)
+    try:
+        await adapter.seed()
+        yield adapter
+    finally:
+        await adapter.close()
