@@ -2,17 +2,23 @@
 
 Exit codes: 0 done (a drain completed, or a finite pipeline finished);
 1 the pipeline failed or could not start; 2 bad command-line usage;
-78 a config problem (printed as ``file:line:col: message`` lines).
+78 a config problem in a pipeline file or a ``--set`` (printed as
+``file:line:col: message`` lines). Nothing that goes wrong while a pipeline
+file is loaded prints a traceback: an unexpected fault there is one line and
+exit 78 too.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
+import os
 import platform
+import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import broadway_py
 from broadway_py.config import (
@@ -27,6 +33,9 @@ from broadway_py.config import (
     load_pipeline,
     parse_set,
 )
+from broadway_py.config.redact import redact_url
+from broadway_py.config.secret_text import SecretMasker
+from broadway_py.config.secret_values import config_secrets, environment_secrets
 from broadway_py.errors import BroadwayError, PipelineFailed
 from broadway_py.pipeline import Pipeline
 
@@ -48,6 +57,24 @@ docs: docs/cli.md and docs/configuration.md
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error never echoes a ``KEY=VALUE`` value or a URL password.
+
+    (``--sett producer.kafka.sasl.password=...`` is an unrecognized argument.)
+    """
+
+    def error(self, message: str) -> NoReturn:
+        head, found, rest = message.partition(_UNRECOGNIZED)
+        if found:  # a stray value may be a password: name only the options
+            rest = " ".join(word if word.startswith("-") else "..." for word in rest.split())
+            message = f"{head}{found}{rest}"
+        super().error(redact_url(_ASSIGNMENT.sub(r"\g<key>=...", message)))
+
+
+_UNRECOGNIZED = "unrecognized arguments: "
+_ASSIGNMENT = re.compile(r"(?P<key>[\w.\-]+)=[^\s,']+")
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -63,8 +90,8 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text}")
     return value
 
 
@@ -81,7 +108,7 @@ def _add_set(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="broadway-py",
         description="Run and inspect broadway_py pipelines described by YAML files.",
         epilog=_EPILOG,
@@ -149,10 +176,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "version":
         print(f"broadway-py {broadway_py.__version__} (Python {platform.python_version()})")
         return EX_OK
-    try:
-        overrides = [parse_set(text) for text in arguments.sets]
-    except BadOverride as error:
-        parser.error(str(error))
+    overrides: list[Override] = []
+    bad = False
+    for text in arguments.sets:
+        try:
+            overrides.append(parse_set(text))
+        except BadOverride as error:
+            print(error, file=sys.stderr)
+            bad = True
+    if bad:
+        return EX_CONFIG
     if command == "run":
         if arguments.http_port is not None:
             port = arguments.http_port
@@ -182,12 +215,30 @@ def _print_problems(error: ConfigFileError, stream: TextIO | None = None) -> Non
         print(problem, file=out)
 
 
-def _run(file: str, overrides: list[Override]) -> int:
+def _load(file: str, overrides: list[Override]) -> tuple[LoadedConfig, Pipeline] | None:
+    """The loaded pipeline, or None after its problems were printed (exit 78)."""
     try:
-        loaded, pipeline = load_pipeline(file, overrides)
+        return load_pipeline(file, overrides)
     except ConfigFileError as error:
         _print_problems(error)
+    except RecursionError:
+        print(f"{file}: the pipeline file is nested too deeply to load", file=sys.stderr)
+    except MemoryError:
+        print(f"{file}: out of memory while loading the pipeline file", file=sys.stderr)
+    except Exception as error:  # a fault while loading: one line, no traceback
+        detail = redact_url(str(error))[:200]
+        print(
+            f"{file}: cannot load the pipeline file: {type(error).__name__}: {detail}",
+            file=sys.stderr,
+        )
+    return None
+
+
+def _run(file: str, overrides: list[Override]) -> int:
+    found = _load(file, overrides)
+    if found is None:
         return EX_CONFIG
+    loaded, pipeline = found
     from broadway_py.config.service import run_service  # loads aiohttp: only to run
 
     settings = loaded.spec.logging
@@ -195,25 +246,36 @@ def _run(file: str, overrides: list[Override]) -> int:
     try:
         asyncio.run(run_service(loaded, pipeline))
     except PipelineFailed as error:
-        print(f"broadway-py: pipeline {pipeline.name!r} failed: {error}", file=sys.stderr)
+        print(
+            f"broadway-py: pipeline {pipeline.name!r} failed: {_masked(loaded, error)}",
+            file=sys.stderr,
+        )
         return EX_FAILED
     except BroadwayError as error:
-        print(f"broadway-py: pipeline {pipeline.name!r} could not run: {error}", file=sys.stderr)
+        print(
+            f"broadway-py: pipeline {pipeline.name!r} could not run: {_masked(loaded, error)}",
+            file=sys.stderr,
+        )
         return EX_FAILED
     except KeyboardInterrupt:
         return 128 + 2
     return EX_OK
 
 
+def _masked(loaded: LoadedConfig, error: BaseException) -> str:
+    """An error's text with every secret of the config and the environment masked."""
+    masker = SecretMasker(config_secrets(loaded) | environment_secrets(os.environ))
+    return masker.mask(str(error))
+
+
 def _validate(files: Sequence[str], overrides: list[Override]) -> int:
     status = EX_OK
     for file in files:
-        try:
-            loaded, _ = load_pipeline(file, overrides)
-        except ConfigFileError as error:
-            _print_problems(error)
+        found = _load(file, overrides)
+        if found is None:
             status = EX_CONFIG
             continue
+        loaded = found[0]
         spec = loaded.spec
         print(
             f"{file}: ok (pipeline {spec.name!r}: {loaded.producer_type} producer, "
@@ -230,10 +292,8 @@ def _count(number: int, noun: str) -> str:
 def _show(
     file: str, overrides: list[Override], render: Callable[[LoadedConfig, Pipeline], str]
 ) -> int:
-    try:
-        loaded, pipeline = load_pipeline(file, overrides)
-    except ConfigFileError as error:
-        _print_problems(error)
+    found = _load(file, overrides)
+    if found is None:
         return EX_CONFIG
-    sys.stdout.write(render(loaded, pipeline))
+    sys.stdout.write(render(*found))
     return EX_OK

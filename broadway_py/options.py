@@ -147,18 +147,43 @@ class BatcherOptions:
             raise ConfigurationError(f"{prefix}.partition_by", "must be callable")
 
 
+RATE_LIMIT_MESSAGES = (1, 1_000_000_000)
+"""Lowest and highest ``rate_limit.allowed_messages`` (both included)."""
+
+RATE_LIMIT_INTERVAL = (0.001, 3600.0)
+"""Shortest and longest ``rate_limit.interval`` in seconds (both included): an
+interval of hours or more (or an infinite one) would stop the pipeline while it
+still reads as ready, so the pipeline file, the Python API and the admin
+endpoint all refuse it."""
+
+
 @dataclass(frozen=True)
 class RateLimitOptions:
-    """At most ``allowed_messages`` leave the producers per ``interval`` seconds."""
+    """At most ``allowed_messages`` leave the producers per ``interval`` seconds.
+
+    The bounds are :data:`RATE_LIMIT_MESSAGES` and :data:`RATE_LIMIT_INTERVAL`,
+    checked here for every way a rate limit is set (built or changed at run time).
+    """
 
     allowed_messages: int
     interval: float = 1.0
 
     def __post_init__(self) -> None:
-        _whole("rate_limit.allowed_messages", self.allowed_messages, 1)
+        low, high = RATE_LIMIT_MESSAGES
+        _whole("rate_limit.allowed_messages", self.allowed_messages, low)
+        if self.allowed_messages > high:
+            raise ConfigurationError(
+                "rate_limit.allowed_messages",
+                f"must be at most {high:_}, not {self.allowed_messages!r}",
+            )
+        shortest, longest = RATE_LIMIT_INTERVAL
         _at_least("rate_limit.interval", self.interval, 0)
-        if self.interval == 0:
-            raise ConfigurationError("rate_limit.interval", "must be above 0")
+        if not shortest <= self.interval <= longest:
+            raise ConfigurationError(
+                "rate_limit.interval",
+                f"must be a finite number of seconds from {shortest:g} to {longest:g}, "
+                f"not {self.interval!r}",
+            )
 
 
 @dataclass(frozen=True)

@@ -3,18 +3,20 @@
 Everything is checked here, once; nothing of the config layer is left on the
 hot path except the decode step. A check that core makes when the pipeline is
 constructed (``processors.min_demand`` below ``max_demand``...) is reported at
-the position of the option it names.
+the position of the option it names; every option object is made, so all such
+problems are reported together.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from broadway_py.config.decode import transformer
 from broadway_py.config.loader import LoadedConfig, load_config, problem_at
 from broadway_py.config.overrides import Override
-from broadway_py.config.problems import ConfigFileError
+from broadway_py.config.problems import ConfigFileError, Problem
 from broadway_py.errors import ConfigurationError
 from broadway_py.options import (
     BatcherOptions,
@@ -27,6 +29,8 @@ from broadway_py.options import (
 from broadway_py.pipeline import Pipeline
 from broadway_py.retry import RetryPolicy
 from broadway_py.telemetry import Telemetry
+
+T = TypeVar("T")
 
 
 def build_pipeline(loaded: LoadedConfig, telemetry: Telemetry | None = None) -> Pipeline:
@@ -58,58 +62,86 @@ def _build(loaded: LoadedConfig, telemetry: Telemetry | None) -> Pipeline:
     refs = loaded.references
     connector = loaded.connector
     processors = spec.processors
+    found: list[Problem] = []
+
+    def made(make: Callable[[], T]) -> T | None:
+        """``make()``, or None after noting its ConfigurationError (all are reported)."""
+        try:
+            return make()
+        except ConfigurationError as error:
+            found.append(problem_at(loaded.positions, error.option, str(error)))
+            return None
+
     demand = processors.concurrency * processors.max_demand
     factory = connector.producer_factory(loaded.options, demand=demand)
     ordering = connector.ordering_key(loaded.options)
-    producer = ProducerOptions(
-        factory,
-        concurrency=spec.producer.concurrency,
-        transformer=transformer(
-            spec.producer.decode, refs.transformer, spec.producer.transformer or ""
-        ),
+    producer = made(
+        lambda: ProducerOptions(
+            factory,
+            concurrency=spec.producer.concurrency,
+            transformer=transformer(
+                spec.producer.decode, refs.transformer, spec.producer.transformer or ""
+            ),
+        )
     )
-    processor_options = ProcessorOptions(
-        concurrency=processors.concurrency,
-        max_demand=processors.max_demand,
-        min_demand=processors.min_demand,
-        partition_by=refs.processor_partition or ordering,
-        executor=processors.executor,
+    processor_options = made(
+        lambda: ProcessorOptions(
+            concurrency=processors.concurrency,
+            max_demand=processors.max_demand,
+            min_demand=processors.min_demand,
+            partition_by=refs.processor_partition or ordering,
+            executor=processors.executor,
+        )
     )
     batchers = [
-        BatcherOptions(
-            name=name,
-            batch_size=batcher.batch_size,
-            batch_timeout=batcher.batch_timeout,
-            concurrency=batcher.concurrency,
-            max_bytes=batcher.max_bytes,
-            partition_by=refs.batcher_partitions.get(name) or ordering,
+        made(
+            lambda name=name, batcher=batcher: BatcherOptions(  # type: ignore[misc]
+                name=name,
+                batch_size=batcher.batch_size,
+                batch_timeout=batcher.batch_timeout,
+                concurrency=batcher.concurrency,
+                max_bytes=batcher.max_bytes,
+                partition_by=refs.batcher_partitions.get(name) or ordering,
+            )
         )
         for name, batcher in spec.batchers.items()
     ]
+    limit = spec.rate_limit
     rate_limit = (
-        RateLimitOptions(spec.rate_limit.allowed_messages, spec.rate_limit.interval)
-        if spec.rate_limit is not None
+        made(lambda: RateLimitOptions(limit.allowed_messages, limit.interval))
+        if limit is not None
         else None
     )
     retry = spec.retry
-    policy = RetryPolicy(
-        max_attempts=retry.max_attempts,
-        min_delay=retry.min_delay,
-        max_delay=retry.max_delay,
-        multiplier=retry.multiplier,
-        jitter=retry.jitter,
-        never_retry=refs.never_retry,
-        dead_letter=retry.dead_letter,
+    policy = made(
+        lambda: RetryPolicy(
+            max_attempts=retry.max_attempts,
+            min_delay=retry.min_delay,
+            max_delay=retry.max_delay,
+            multiplier=retry.multiplier,
+            jitter=retry.jitter,
+            never_retry=refs.never_retry,
+            dead_letter=retry.dead_letter,
+        )
     )
+    shutdown = made(lambda: ShutdownOptions(spec.shutdown.drain_timeout))
+    supervisor = made(
+        lambda: SupervisorOptions(spec.supervisor.max_restarts, spec.supervisor.max_seconds)
+    )
+    if found:
+        raise ConfigFileError(found)
+    assert producer is not None
+    assert processor_options is not None
+    assert policy is not None
     return Pipeline(
         spec.name,
         handler=refs.handler,
         producer=producer,
         processors=processor_options,
-        batchers=batchers,
+        batchers=[b for b in batchers if b is not None],
         rate_limit=rate_limit,
         retry=policy,
-        shutdown=ShutdownOptions(spec.shutdown.drain_timeout),
-        supervisor=SupervisorOptions(spec.supervisor.max_restarts, spec.supervisor.max_seconds),
+        shutdown=shutdown,
+        supervisor=supervisor,
         telemetry=telemetry,
     )

@@ -9,6 +9,9 @@
 - ``$${`` stands for a literal ``${``; any other ``$`` is kept as it is.
 
 Names are letters, digits and underscores, not starting with a digit.
+
+A problem names the variable, or the character where the bad reference starts,
+never the text around it: the value may hold a password (``amqp://u:PASS@h/${VHOST``).
 """
 
 from __future__ import annotations
@@ -51,8 +54,8 @@ def interpolate(text: str, env: Mapping[str, str]) -> Interpolated:
         end = text.find("}", start + 2)
         if end < 0:
             result.problems.append(
-                f"unclosed '${{' in {text!r}: write ${{NAME}} or ${{NAME:default}} "
-                "(or $${ for a literal '${')"
+                f"unclosed '${{' at character {start + 1} of the value: write ${{NAME}} or "
+                "${NAME:default} (or $${ for a literal '${')"
             )
             parts.append(text[start:])
             break
@@ -62,8 +65,8 @@ def interpolate(text: str, env: Mapping[str, str]) -> Interpolated:
             default = default[1:]  # ${NAME:-default}, the shell's spelling
         if not _NAME.match(name):
             result.problems.append(
-                f"bad variable reference '${{{reference}}}': a name is letters, digits "
-                "and underscores, not starting with a digit"
+                f"bad variable reference at character {start + 1} of the value: a name is "
+                "letters, digits and underscores, not starting with a digit"
             )
         else:
             value = env.get(name)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from broadway_py.config.files import read_text
 from broadway_py.config.models import CONNECTOR_KEYS, PipelineSpec, check_name
 from broadway_py.config.overrides import Override, apply
 from broadway_py.config.problems import (
@@ -28,6 +29,7 @@ from broadway_py.config.problems import (
 from broadway_py.config.references import (
     UnresolvedReference,
     add_search_paths,
+    describe,
     resolve_exception,
     resolve_function,
     resolve_handler,
@@ -80,7 +82,7 @@ def load_config(
     """
     source = os.fspath(path)
     problems = Problems()
-    text = _read(source)
+    text = read_text(source)
     data, positions = load_yaml(text, source, os.environ if env is None else env, problems)
     if data is None:
         problems.raise_if_any()
@@ -103,24 +105,6 @@ def load_config(
         # Every step that fails reports why; this is only a safety net.
         raise ConfigFileError([Problem(positions.root, "the pipeline file is not valid")])
     return LoadedConfig(source, spec, chosen[0], chosen[1], references, positions)
-
-
-def _read(source: str) -> str:
-    problem: str
-    try:
-        return pathlib.Path(source).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        problem = "no such file"
-    except IsADirectoryError:
-        problem = "is a directory, not a pipeline file"
-    except UnicodeDecodeError as error:
-        problem = f"is not UTF-8 text (byte {error.start})"
-    except OSError as error:
-        problem = f"cannot be read: {error.strerror or error}"
-    problems = Problems()
-    problems.add(Position(source), problem)
-    problems.raise_if_any()
-    raise AssertionError("unreachable")
 
 
 def _normalize_batchers(data: dict[str, Any], positions: SourceMap, problems: Problems) -> None:
@@ -264,6 +248,11 @@ def _references(
             return resolver(node)
         except UnresolvedReference as error:
             problems.add(positions.value(path), f"{dotted(path)}: {error}")
+            return None
+        except BaseException as error:  # user code (a class's __init_subclass__...)
+            problems.add(
+                positions.value(path), f"{dotted(path)}: resolving it failed: {describe(error)}"
+            )
             return None
 
     count = len(problems.found)

@@ -14,20 +14,31 @@ Payloads are not logged unless ``payloads`` is true: a
 :class:`~broadway_py.message.Message` in a record's arguments is shown
 without its data, and ``extra`` fields named payload, data or body are
 replaced by ``<redacted>``.
+
+Secrets are never written, whatever the level or the logger: the handler's
+:class:`~broadway_py.config.log_redaction.RedactionFilter` masks URL passwords,
+secret-named values, ``Authorization`` headers, AWS key ids and tokens, and the
+literal values of secret-named environment variables (``AWS_SECRET_ACCESS_KEY``,
+``AWS_SESSION_TOKEN``...) and of the config's secrets
+(:func:`add_log_secrets`), in messages, tracebacks and extra fields.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
+from broadway_py.config.log_fields import extra_fields
+from broadway_py.config.log_redaction import RedactionFilter
+from broadway_py.config.secret_text import SecretMasker
+from broadway_py.config.secret_values import environment_secrets
 from broadway_py.message import Message
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _PAYLOAD_FIELDS = frozenset({"payload", "data", "body"})
 _MARK = "_broadway_py_handler"
 
@@ -38,11 +49,6 @@ def _timestamp(record: logging.LogRecord) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
-def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
-    """The ``extra={...}`` fields of a record."""
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
-
-
 class PlainFormatter(logging.Formatter):
     """``<ts> <LEVEL> <logger>: <message> key=value ...`` (a traceback follows on its lines)."""
 
@@ -51,8 +57,9 @@ class PlainFormatter(logging.Formatter):
         if not getattr(record, "_in_message", False):
             for key, value in extra_fields(record).items():
                 line += f" {key}={value}"
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+        exception = _exception_text(self, record)
+        if exception:
+            line += "\n" + exception
         if record.stack_info:
             line += "\n" + self.formatStack(record.stack_info)
         return line
@@ -70,11 +77,21 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in extra_fields(record).items():
             entry.setdefault(key, value)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        exception = _exception_text(self, record)
+        if exception:
+            entry["exception"] = exception
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str:
+    """The traceback: as the redaction filter left it in ``exc_text``, else formatted now."""
+    if record.exc_text:
+        return record.exc_text
+    if record.exc_info:
+        return formatter.formatException(record.exc_info)
+    return ""
 
 
 def describe_without_payload(message: Message) -> str:
@@ -114,9 +131,13 @@ def configure_logging(
     payloads: bool = False,
     loggers: Mapping[str, str] | None = None,
     stream: TextIO | None = None,
+    secrets: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> logging.Handler:
     """Route every log record to one handler on the root logger; returns it.
 
+    ``secrets`` are literal values never to be written (the values of
+    secret-named variables of ``env``, ``os.environ`` by default, are added).
     Calling it again replaces the handler it installed before.
     """
     root = logging.getLogger()
@@ -127,9 +148,22 @@ def configure_logging(
     handler.setFormatter(JsonFormatter() if format == "json" else PlainFormatter())
     if not payloads:
         handler.addFilter(PayloadFilter())
+    masker = SecretMasker(environment_secrets(os.environ if env is None else env))
+    masker.add(secrets)
+    handler.addFilter(RedactionFilter(masker))  # last: it masks what the others left
     root.addHandler(handler)
     root.setLevel(level.upper())
     for name, logger_level in (loggers or {}).items():
         logging.getLogger(name).setLevel(logger_level.upper())
     logging.captureWarnings(True)
     return handler
+
+
+def add_log_secrets(secrets: Iterable[str]) -> None:
+    """Never write these values either, through the handler configure_logging installed."""
+    values = list(secrets)
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, _MARK, False):
+            for installed in handler.filters:
+                if isinstance(installed, RedactionFilter):
+                    installed.masker.add(values)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from broadway_py.options import RATE_LIMIT_INTERVAL, RATE_LIMIT_MESSAGES
 
 Decode = Literal["json", "text", "bytes"]
 Executor = Literal["loop", "thread"]
@@ -19,6 +21,21 @@ LogFormat = Literal["plain", "json"]
 
 CONNECTOR_KEYS = ("memory", "generator", "kafka", "rabbitmq", "sqs")
 """The producer types; a producer section names exactly one."""
+
+MAX_PRODUCERS = 1_000
+MAX_WORKERS = 10_000
+"""Most processors, and most batch processors of one batcher."""
+MAX_DEMAND = 100_000
+MAX_BATCH_SIZE = 1_000_000
+MAX_BATCH_BYTES = 1 << 34
+MAX_BATCHERS = 100
+MAX_ATTEMPTS = 1_000
+MAX_MULTIPLIER = 100.0
+MAX_RESTARTS = 10_000
+MAX_SECONDS = 7 * 24 * 3600.0
+"""Every duration (timeouts, intervals, delays) is at most a week."""
+MAX_LIST = 1_000
+"""Most items of a list of names (never_retry...)."""
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
@@ -59,7 +76,9 @@ class ProducerSpec(Spec):
     kafka: dict[str, Any] | None = Field(default=None, description="Kafka topics.")
     rabbitmq: dict[str, Any] | None = Field(default=None, description="A RabbitMQ queue.")
     sqs: dict[str, Any] | None = Field(default=None, description="An SQS queue.")
-    concurrency: int = Field(default=1, ge=1, description="Producer stages (broker consumers).")
+    concurrency: int = Field(
+        default=1, ge=1, le=MAX_PRODUCERS, description="Producer stages (broker consumers)."
+    )
     decode: Decode = Field(
         default="bytes",
         description="How message data is decoded before the handler sees it: json, "
@@ -76,10 +95,15 @@ class ProducerSpec(Spec):
 class ProcessorsSpec(Spec):
     """The processors that run handle_message."""
 
-    concurrency: int = Field(default=4, ge=1, description="Processor workers.")
-    max_demand: int = Field(default=100, ge=1, description="Most messages a worker takes at once.")
+    concurrency: int = Field(default=4, ge=1, le=MAX_WORKERS, description="Processor workers.")
+    max_demand: int = Field(
+        default=100, ge=1, le=MAX_DEMAND, description="Most messages a worker takes at once."
+    )
     min_demand: int | None = Field(
-        default=None, ge=0, description="Refill a worker's buffer when it falls to this many."
+        default=None,
+        ge=0,
+        le=MAX_DEMAND,
+        description="Refill a worker's buffer when it falls to this many.",
     )
     partition_by: str | None = Field(
         default=None,
@@ -90,18 +114,36 @@ class ProcessorsSpec(Spec):
         default="loop", description="loop (async handlers) or thread (blocking handlers)."
     )
 
+    @model_validator(mode="after")
+    def _demand(self) -> ProcessorsSpec:
+        if self.min_demand is not None and self.min_demand >= self.max_demand:
+            raise ValueError(
+                f"min_demand ({self.min_demand}) must be below max_demand ({self.max_demand})"
+            )
+        return self
+
 
 class BatcherSpec(Spec):
     """A named batcher and its batch processors."""
 
-    batch_size: int = Field(default=100, ge=1, description="Close a batch at this many messages.")
+    batch_size: int = Field(
+        default=100, ge=1, le=MAX_BATCH_SIZE, description="Close a batch at this many messages."
+    )
     max_bytes: int | None = Field(
-        default=None, ge=1, description="Close a batch at this many bytes of payload."
+        default=None,
+        ge=1,
+        le=MAX_BATCH_BYTES,
+        description="Close a batch at this many bytes of payload.",
     )
     batch_timeout: float = Field(
-        default=1.0, gt=0, description="Close a batch this many seconds after its first message."
+        default=1.0,
+        gt=0,
+        le=MAX_SECONDS,
+        description="Close a batch this many seconds after its first message.",
     )
-    concurrency: int = Field(default=1, ge=1, description="Batch processors running handle_batch.")
+    concurrency: int = Field(
+        default=1, ge=1, le=MAX_WORKERS, description="Batch processors running handle_batch."
+    )
     partition_by: str | None = Field(
         default=None,
         description="metadata.<key> or package.module:function: batches of the same key "
@@ -112,22 +154,40 @@ class BatcherSpec(Spec):
 class RateLimitSpec(Spec):
     """At most allowed_messages leave the producers per interval seconds."""
 
-    allowed_messages: int = Field(ge=1, description="Messages allowed per interval.")
-    interval: float = Field(default=1.0, gt=0, description="The interval, in seconds.")
+    allowed_messages: int = Field(
+        ge=RATE_LIMIT_MESSAGES[0],
+        le=RATE_LIMIT_MESSAGES[1],
+        description="Messages allowed per interval.",
+    )
+    interval: float = Field(
+        default=1.0,
+        ge=RATE_LIMIT_INTERVAL[0],
+        le=RATE_LIMIT_INTERVAL[1],
+        description="The interval, in seconds.",
+    )
 
 
 class RetrySpec(Spec):
     """How failed messages are retried."""
 
-    max_attempts: int = Field(default=3, ge=1, description="Deliveries before giving up.")
-    min_delay: float = Field(default=1.0, ge=0, description="Seconds before the first retry.")
-    max_delay: float = Field(default=60.0, ge=0, description="Longest delay between retries.")
-    multiplier: float = Field(default=2.0, ge=1, description="Backoff growth per attempt.")
+    max_attempts: int = Field(
+        default=3, ge=1, le=MAX_ATTEMPTS, description="Deliveries before giving up."
+    )
+    min_delay: float = Field(
+        default=1.0, ge=0, le=MAX_SECONDS, description="Seconds before the first retry."
+    )
+    max_delay: float = Field(
+        default=60.0, ge=0, le=MAX_SECONDS, description="Longest delay between retries."
+    )
+    multiplier: float = Field(
+        default=2.0, ge=1, le=MAX_MULTIPLIER, description="Backoff growth per attempt."
+    )
     jitter: float = Field(
         default=0.2, ge=0, le=1, description="Random spread of each delay (0..1)."
     )
     never_retry: list[str] = Field(
         default_factory=list,
+        max_length=MAX_LIST,
         description="Exceptions that are never retried: package.module:Class, or a "
         "built-in name such as ValueError.",
     )
@@ -135,6 +195,14 @@ class RetrySpec(Spec):
         default=True,
         description="What is not retried is dead-lettered (true) or discarded (false).",
     )
+
+    @model_validator(mode="after")
+    def _delays(self) -> RetrySpec:
+        if self.max_delay < self.min_delay:
+            raise ValueError(
+                f"max_delay ({self.max_delay:g}) must be at least min_delay ({self.min_delay:g})"
+            )
+        return self
 
 
 class DeadLetterSpec(Spec):
@@ -148,15 +216,20 @@ class DeadLetterSpec(Spec):
 
 class ShutdownSpec(Spec):
     drain_timeout: float = Field(
-        default=30.0, ge=0, description="Seconds a drain (SIGTERM) may take before giving up."
+        default=30.0,
+        ge=0,
+        le=MAX_SECONDS,
+        description="Seconds a drain (SIGTERM) may take before giving up.",
     )
 
 
 class SupervisorSpec(Spec):
     max_restarts: int = Field(
-        default=3, ge=0, description="Stage restarts allowed within max_seconds."
+        default=3, ge=0, le=MAX_RESTARTS, description="Stage restarts allowed within max_seconds."
     )
-    max_seconds: float = Field(default=5.0, gt=0, description="The restart intensity window.")
+    max_seconds: float = Field(
+        default=5.0, gt=0, le=MAX_SECONDS, description="The restart intensity window."
+    )
 
 
 class HttpSpec(Spec):
@@ -173,6 +246,7 @@ class HttpSpec(Spec):
     stall_window: float = Field(
         default=60.0,
         gt=0,
+        le=MAX_SECONDS,
         description="/readyz turns not-ready when no message was acknowledged for this "
         "many seconds while messages are in flight.",
     )
@@ -186,10 +260,15 @@ class LoggingSpec(Spec):
     )
     payloads: bool = Field(default=False, description="Allow message payloads in log records.")
     progress_interval: float | None = Field(
-        default=None, gt=0, description="Log a progress line every this many seconds."
+        default=None,
+        gt=0,
+        le=MAX_SECONDS,
+        description="Log a progress line every this many seconds.",
     )
     loggers: dict[str, Level] = Field(
-        default_factory=dict, description="Levels of particular loggers, e.g. aiokafka: WARNING."
+        default_factory=dict,
+        max_length=MAX_LIST,
+        description="Levels of particular loggers, e.g. aiokafka: WARNING.",
     )
 
 
@@ -201,7 +280,7 @@ class PipelineSpec(Spec):
     producer: ProducerSpec
     processors: Annotated[ProcessorsSpec, Section] = ProcessorsSpec()
     batchers: Annotated[dict[str, Annotated[BatcherSpec, Section]], Section] = Field(
-        default_factory=dict
+        default_factory=dict, max_length=MAX_BATCHERS
     )
     rate_limit: RateLimitSpec | None = None
     retry: Annotated[RetrySpec, Section] = RetrySpec()
@@ -215,3 +294,14 @@ class PipelineSpec(Spec):
     @classmethod
     def _name(cls, value: str) -> str:
         return check_name(value, "a pipeline name")
+
+    @field_validator("batchers")
+    @classmethod
+    def _batch_processors(cls, value: dict[str, BatcherSpec]) -> dict[str, BatcherSpec]:
+        total = sum(batcher.concurrency for batcher in value.values())
+        if total > MAX_WORKERS:
+            raise ValueError(
+                f"{total} batch processors in all (the sum of every batcher's concurrency); "
+                f"at most {MAX_WORKERS}"
+            )
+        return value

@@ -4,6 +4,9 @@ A value is hidden when it is a pydantic ``SecretStr`` / ``SecretBytes``, or when
 its key's name says it is secret (it contains password, passwd, secret, token,
 credential, api_key, apikey, access_key, private_key or sasl_plain_password...),
 and a URL's password (``amqp://user:secret@host``) is hidden wherever it appears.
+Config error messages use the same definition, extended by the schema: a field
+typed ``SecretStr`` / ``SecretBytes`` is secret whatever its name
+(:func:`broadway_py.config.validation.is_secret_path`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ _SECRET_WORDS = (
     "encryption_key",
     "session_key",
 )
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):(?P<password>[^@/\s]+)@")
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s'\"]*)@")
+"""A URL's userinfo: greedy up to the last '@' of the word, so a password holding
+an unescaped '/', ':' or '@' is hidden whole."""
 
 
 def is_secret_key(name: str) -> bool:
@@ -40,8 +45,16 @@ def is_secret_key(name: str) -> bool:
 
 
 def redact_url(text: str) -> str:
-    """``amqp://guest:guest@host/`` -> ``amqp://guest:<redacted>@host/``."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['head']}:{REDACTED}@", text)
+    """``amqp://guest:guest@host/`` -> ``amqp://guest:<redacted>@host/``.
+
+    A userinfo without ``:`` (``https://TOKEN@host``) is hidden whole.
+    """
+
+    def hide(match: re.Match[str]) -> str:
+        user, colon, _ = match["userinfo"].partition(":")
+        return f"{match['scheme']}{user}:{REDACTED}@" if colon else f"{match['scheme']}{REDACTED}@"
+
+    return _URL_USERINFO.sub(hide, text)
 
 
 def redact(value: Any, key: str = "") -> Any:

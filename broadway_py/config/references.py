@@ -1,9 +1,14 @@
 """Resolving ``package.module:attribute`` references: handler, transformer, keys, exceptions.
 
-Modules are imported from the config file's folder first, then the working
-directory, then the installed packages. Every failure is a short sentence
+Modules are imported from the installed packages first, then the config file's
+folder, then the working directory: those two folders are appended to
+``sys.path``, never put in front, so an ``aiohttp.py`` beside a pipeline file
+cannot replace the installed aiohttp. Every failure is a short sentence
 (``cannot import module 'orders': no module named 'orders' ...``) that the
-loader reports at the position of the reference in the file.
+loader reports at the position of the reference in the file. Whatever the
+user's code raises while it is imported, looked up or made (``SystemExit``,
+``KeyboardInterrupt`` and other ``BaseException`` s included) is such a failure,
+never a traceback or an exit.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import traceback
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
+from broadway_py.config.redact import redact_url
 from broadway_py.handler import Handler
 from broadway_py.message import Message
 
@@ -35,13 +41,24 @@ class UnresolvedReference(Exception):
     """A reference that cannot be resolved; the message says why."""
 
 
+_MAX_DETAIL = 200
+
+
 def add_search_paths(folders: Sequence[str]) -> None:
-    """Put ``folders`` first on sys.path (once each), in the given order."""
-    for folder in reversed(folders):
+    """Append ``folders`` to sys.path (once each, in order), after the installed packages."""
+    for folder in folders:
         folder = os.path.abspath(folder)
-        if folder in sys.path:
-            sys.path.remove(folder)
-        sys.path.insert(0, folder)
+        if folder not in sys.path:
+            sys.path.append(folder)
+
+
+def describe(error: BaseException) -> str:
+    """``Type: message``, the message cut short and any URL password hidden."""
+    text = str(error)
+    if len(text) > _MAX_DETAIL:
+        text = text[: _MAX_DETAIL - 3] + "..."
+    text = redact_url(text)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def import_reference(reference: str) -> Any:
@@ -63,19 +80,32 @@ def import_reference(reference: str) -> Any:
                 "installed packages)"
             ) from None
         raise UnresolvedReference(_import_failure(reference, error)) from None
-    except (Exception, SystemExit) as error:
+    except BaseException as error:  # user code: SystemExit too, all located
         raise UnresolvedReference(_import_failure(reference, error)) from None
     found: Any = module
     walked = module_name
     for part in attribute.split("."):
-        if not hasattr(found, part):
-            names = [n for n in dir(found) if not n.startswith("_")]
-            close = difflib.get_close_matches(part, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UnresolvedReference(f"{walked!r} has no attribute {part!r}{hint}")
-        found = getattr(found, part)
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            raise UnresolvedReference(
+                f"{walked!r} has no attribute {part!r}{_close_name(found, part)}"
+            ) from None
+        except BaseException as error:  # a module __getattr__ is user code
+            raise UnresolvedReference(
+                f"looking up {part!r} in {walked!r} failed: {describe(error)}"
+            ) from None
         walked = f"{walked}:{part}" if walked == module_name else f"{walked}.{part}"
     return found
+
+
+def _close_name(found: Any, part: str) -> str:
+    try:
+        names = [n for n in dir(found) if not n.startswith("_")]
+    except BaseException:  # a __dir__ is user code too
+        return ""
+    close = difflib.get_close_matches(part, names, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _import_failure(reference: str, error: BaseException) -> str:
@@ -89,7 +119,7 @@ def _import_failure(reference: str, error: BaseException) -> str:
         if user or frames:
             frame = (user or frames)[-1]
             where = f" ({frame.filename}, line {frame.lineno})"
-        detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        detail = describe(error)
     return f"importing {reference!r} failed: {detail}{where}"
 
 
@@ -132,10 +162,9 @@ def resolve_handler(reference: str) -> Handler | Callable[[Message], Any]:
             )
         try:
             found = found()
-        except Exception as error:
+        except BaseException as error:  # SystemExit(3) in __init__ too
             raise UnresolvedReference(
-                f"cannot create {found.__name__}() with no arguments: "
-                f"{type(error).__name__}: {error}"
+                f"cannot create {found.__name__}() with no arguments: {describe(error)}"
             ) from None
     if isinstance(found, Handler):
         _check_callbacks(reference, found)

@@ -4,6 +4,11 @@ The order matters: logging is installed by the caller first; the HTTP server
 starts before the pipeline, so /healthz and /readyz answer (not ready) while a
 broker is still unreachable; ``pipeline.run()`` installs the SIGTERM / SIGINT
 drain; the server closes last.
+
+Secrets stay secret: the config's secret values (and secret-named environment
+variables) are added to the log handler's masking and masked in what the HTTP
+endpoints return. The admin endpoint's bearer token is read here, from
+``BROADWAY_ADMIN_TOKEN`` (:mod:`broadway_py.metrics.admin_token`).
 """
 
 from __future__ import annotations
@@ -11,11 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 
 from broadway_py.config.loader import LoadedConfig
+from broadway_py.config.logs import add_log_secrets
 from broadway_py.config.progress import Progress
+from broadway_py.config.secret_text import SecretMasker
+from broadway_py.config.secret_values import config_secrets, environment_secrets
 from broadway_py.errors import BroadwayError
 from broadway_py.metrics import Server, serve
+from broadway_py.metrics.admin_token import ADMIN_TOKEN_ENV, admin_token_from
 from broadway_py.pipeline import Pipeline
 from broadway_py.telemetry import Event, PipelineStateChanged
 
@@ -30,11 +40,15 @@ async def run_service(loaded: LoadedConfig, pipeline: Pipeline) -> None:
     """Serve HTTP, run the pipeline until it stops or drains, then close.
 
     Raises PipelineFailed when the supervisor gives up, ServiceError when the
-    HTTP port cannot be bound, and the connectors' errors (wrong credentials, a
-    missing queue) from the start.
+    HTTP port cannot be bound or BROADWAY_ADMIN_TOKEN is set but empty, and the
+    connectors' errors (wrong credentials, a missing queue) from the start.
     """
+    secrets = config_secrets(loaded) | environment_secrets(os.environ)
+    add_log_secrets(secrets)
+    masker = SecretMasker(secrets)
     spec = loaded.spec
     http = spec.http
+    admin_token = _admin_token() if http.enabled and http.admin else None
     interval = spec.logging.progress_interval
     server: Server | None = None
     progress = Progress(pipeline) if interval else None
@@ -56,6 +70,8 @@ async def run_service(loaded: LoadedConfig, pipeline: Pipeline) -> None:
                     port=http.port,
                     stall_window=http.stall_window,
                     admin=http.admin,
+                    admin_token=admin_token,
+                    redact=masker.mask,
                 )
             except OSError as error:
                 raise ServiceError(error.strerror or str(error)) from None
@@ -81,3 +97,17 @@ async def run_service(loaded: LoadedConfig, pipeline: Pipeline) -> None:
             progress.close()
         if server is not None:
             await server.close()
+
+
+def _admin_token() -> str | None:
+    try:
+        token = admin_token_from(os.environ)
+    except ValueError as error:
+        raise ServiceError(str(error)) from None
+    if token is None:
+        log.warning(
+            "the admin endpoint is enabled without authentication: set %s to require a "
+            "bearer token",
+            ADMIN_TOKEN_ENV,
+        )
+    return token

@@ -14,21 +14,33 @@
 ``POST /admin/rate_limit`` change the rate limit; 403 unless ``admin=True``
 =========================  ==================================================
 
-No endpoint changes anything unless ``admin`` is switched on. The admin
-endpoint has no authentication of its own: only switch it on where the port
-is reachable by operators alone.
+No endpoint changes anything unless ``admin`` is switched on; with an
+``admin_token``, an admin request must also carry ``Authorization: Bearer
+<token>`` (else 401). The port is bounded for any client (:class:`HttpLimits`:
+header and body timeouts, a connection cap, sizes), a request it cannot parse
+gets a 4xx and at most one short log line per interval (:mod:`.server_log`),
+and ``redact`` (when given) masks secrets in every text the JSON endpoints
+return (a connection error's reason can quote a URL).
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from broadway_py.errors import ConfigurationError
+from broadway_py.metrics.admin_token import bearer_matches
+from broadway_py.metrics.capped_site import CappedTCPSite
 from broadway_py.metrics.exporter import Exporter
+from broadway_py.metrics.http_limits import HttpLimits
+from broadway_py.metrics.json_body import BodyError, parse_json
+from broadway_py.metrics.rate_limit_body import RateLimitBodyError, parse_rate_limit_change
+from broadway_py.metrics.rate_limited_log import RateLimitedLog
+from broadway_py.metrics.server_log import LOG_INTERVAL, ServerLog
 from broadway_py.metrics.status import build_status
 
 if TYPE_CHECKING:
@@ -41,7 +53,8 @@ ENDPOINTS = {
     "/healthz": "liveness: 200 unless the pipeline failed",
     "/readyz": "readiness: 200 when running, connected and making progress; else 503 and why",
     "/status": "topology, counters, connection, backlog and readiness as JSON",
-    "/admin/rate_limit": "POST {allowed_messages, interval} (only with admin enabled)",
+    "/admin/rate_limit": "POST {allowed_messages, interval} (only with admin enabled; "
+    "Authorization: Bearer <token> when BROADWAY_ADMIN_TOKEN is set)",
 }
 
 ADMIN_DISABLED = (
@@ -96,6 +109,9 @@ async def serve(
     stall_window: float = 60.0,
     admin: bool = False,
     exporter: Exporter | None = None,
+    limits: HttpLimits | None = None,
+    admin_token: str | None = None,
+    redact: Callable[[str], str] | None = None,
 ) -> Server:
     """Start the HTTP server for ``pipeline`` on ``host:port`` (0: a free port).
 
@@ -103,23 +119,56 @@ async def serve(
     works in any state. ``stall_window`` is the readiness stall window in
     seconds (keep it above the longest ``batch_timeout`` and the rate-limit
     interval, which delay acks by design). Pass an ``exporter`` to share one
-    (it is then left subscribed when the server closes).
+    (it is then left subscribed when the server closes). ``limits`` bounds
+    what a client gets (timeouts, connections, sizes); ``admin_token``, when
+    set, is the bearer token admin requests must carry; ``redact`` masks
+    secrets in the texts the JSON endpoints return.
 
-    Raises ``ValueError`` for a bad window or port, ``OSError`` when the port
-    cannot be bound.
+    Raises ``ValueError`` for a bad window, port or (blank) token, ``OSError``
+    when the port cannot be bound.
     """
     if isinstance(stall_window, bool) or not stall_window > 0:
         raise ValueError(f"stall_window must be a number of seconds above 0, not {stall_window!r}")
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be a whole number from 0 to 65535, not {port!r}")
+    if admin_token is not None and not admin_token.strip():
+        raise ValueError("admin_token must not be blank (None: no authentication)")
     _warn_short_window(pipeline, stall_window)
+    limits = limits or HttpLimits()
     owns_exporter = exporter is None
     exporter = exporter or Exporter(pipeline)
-    app = build_app(exporter, stall_window=stall_window, admin=admin)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    app = build_app(
+        exporter,
+        stall_window=stall_window,
+        admin=admin,
+        limits=limits,
+        admin_token=admin_token,
+        redact=redact,
+    )
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=2.0,
+        handler_cancellation=True,
+        # aiohttp closes a connection that has not delivered a complete request
+        # head this long after it opened (or after the last response): the
+        # header timeout, and the idle keep-alive timeout too.
+        keepalive_timeout=limits.header_timeout,
+        max_line_size=limits.max_line,
+        max_field_size=limits.max_field,
+        max_headers=limits.max_headers,
+        lingering_time=limits.linger,
+        logger=ServerLog(log),
+    )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = CappedTCPSite(
+            runner,
+            host,
+            port,
+            max_connections=limits.max_connections,
+            log=RateLimitedLog(log, LOG_INTERVAL),
+        )
         await site.start()
     except OSError as error:
         await runner.cleanup()
@@ -133,20 +182,36 @@ async def serve(
         if owns_exporter:
             exporter.close()
         raise
-    bound = runner.addresses[0][1] if runner.addresses else port
-    server = Server(runner, exporter, host, bound, owns_exporter)
+    server = Server(runner, exporter, host, site.port, owns_exporter)
     log.info(
         "serving /metrics, /healthz, /readyz, /status on %s%s",
         server.url,
-        " (admin endpoints enabled)" if admin else "",
+        _admin_mode(admin, admin_token),
     )
     return server
 
 
-def build_app(exporter: Exporter, *, stall_window: float, admin: bool) -> web.Application:
+def _admin_mode(admin: bool, admin_token: str | None) -> str:
+    if not admin:
+        return ""
+    if admin_token is None:
+        return " (admin endpoints enabled, without authentication)"
+    return " (admin endpoints enabled, bearer token required)"
+
+
+def build_app(
+    exporter: Exporter,
+    *,
+    stall_window: float,
+    admin: bool,
+    limits: HttpLimits | None = None,
+    admin_token: str | None = None,
+    redact: Callable[[str], str] | None = None,
+) -> web.Application:
     """The aiohttp application (for embedding in an app of your own)."""
-    routes = _Routes(exporter, stall_window, admin)
-    app = web.Application()
+    limits = limits or HttpLimits()
+    routes = _Routes(exporter, stall_window, admin, limits, admin_token, redact)
+    app = web.Application(client_max_size=limits.max_body)
     app.router.add_get("/", routes.index)
     app.router.add_get("/metrics", routes.metrics)
     app.router.add_get("/healthz", routes.healthz)
@@ -157,10 +222,27 @@ def build_app(exporter: Exporter, *, stall_window: float, admin: bool) -> web.Ap
 
 
 class _Routes:
-    def __init__(self, exporter: Exporter, stall_window: float, admin: bool) -> None:
+    def __init__(
+        self,
+        exporter: Exporter,
+        stall_window: float,
+        admin: bool,
+        limits: HttpLimits,
+        admin_token: str | None,
+        redact: Callable[[str], str] | None,
+    ) -> None:
         self.exporter = exporter
         self.stall_window = stall_window
         self.admin = admin
+        self.limits = limits
+        self._admin_token = admin_token
+        self._redact = redact
+        self._refusals = RateLimitedLog(log, LOG_INTERVAL)
+
+    def _json(self, document: Any, status: int = 200) -> web.Response:
+        if self._redact is not None:
+            document = _masked(document, self._redact)
+        return web.json_response(document, status=status)
 
     async def index(self, request: web.Request) -> web.Response:
         return web.json_response({"pipeline": self.exporter.pipeline.name, "endpoints": ENDPOINTS})
@@ -171,30 +253,49 @@ class _Routes:
 
     async def healthz(self, request: web.Request) -> web.Response:
         health = self.exporter.health()
-        return web.json_response(health.as_json(), status=200 if health.alive else 503)
+        return self._json(health.as_json(), status=200 if health.alive else 503)
 
     async def readyz(self, request: web.Request) -> web.Response:
         readiness = self.exporter.readiness(self.stall_window)
-        return web.json_response(readiness.as_json(), status=200 if readiness.ready else 503)
+        return self._json(readiness.as_json(), status=200 if readiness.ready else 503)
 
     async def status(self, request: web.Request) -> web.Response:
-        return web.json_response(build_status(self.exporter, self.stall_window, self.admin))
+        return self._json(build_status(self.exporter, self.stall_window, self.admin))
 
     async def rate_limit(self, request: web.Request) -> web.Response:
         if not self.admin:
             return _error(403, ADMIN_DISABLED)
-        pipeline = self.exporter.pipeline
+        token = self._admin_token
+        if token is not None and not bearer_matches(request.headers.get("Authorization"), token):
+            self._refusals.log(
+                logging.WARNING,
+                "refused an admin request from %s: no valid bearer token",
+                request.remote,
+            )
+            response = _error(401, "admin requests need the header Authorization: Bearer <token>")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="broadway-py admin"'
+            return response
+        limits = self.limits
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(400, "the body must be a JSON object")
-        problem = _check_rate_limit_body(body)
-        if problem:
-            return _error(400, problem)
+            async with asyncio.timeout(limits.body_timeout):
+                raw = await request.read()
+        except TimeoutError:
+            response = _error(408, f"the body did not arrive within {limits.body_timeout:g}s")
+            response.force_close()
+            return response
+        except web.HTTPRequestEntityTooLarge:
+            response = _error(413, f"the body is larger than {limits.max_body} bytes")
+            response.force_close()
+            return response
+        try:
+            change = parse_rate_limit_change(parse_json(raw, limits.max_json_depth))
+        except (BodyError, RateLimitBodyError) as error:
+            return _error(400, str(error))
+        pipeline = self.exporter.pipeline
         if pipeline.rate_limiter is None:
             return _error(409, "this pipeline was built without a rate limit")
         try:
-            pipeline.update_rate_limit(body.get("allowed_messages"), body.get("interval"))
+            pipeline.update_rate_limit(change.allowed_messages, change.interval)
         except ConfigurationError as error:
             return _error(400, str(error))
         limiter = pipeline.rate_limiter
@@ -209,23 +310,15 @@ class _Routes:
         return web.json_response({"rate_limit": settings})
 
 
-def _check_rate_limit_body(body: Any) -> str:
-    if not isinstance(body, dict):
-        return "the body must be a JSON object"
-    unknown = sorted(set(body) - {"allowed_messages", "interval"})
-    if unknown:
-        return f"unknown keys {unknown}; expected allowed_messages and/or interval"
-    if not body:
-        return "give allowed_messages and/or interval"
-    allowed = body.get("allowed_messages")
-    if allowed is not None and (isinstance(allowed, bool) or not isinstance(allowed, int)):
-        return "allowed_messages must be a whole number"
-    interval = body.get("interval")
-    if interval is not None and (
-        isinstance(interval, bool) or not isinstance(interval, int | float)
-    ):
-        return "interval must be a number of seconds"
-    return ""
+def _masked(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` (plain JSON data) with every string passed through ``redact``."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): _masked(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v, redact) for v in value]
+    return value
 
 
 def _error(status: int, message: str) -> web.Response:

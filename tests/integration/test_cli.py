@@ -140,6 +140,51 @@ async def test_syntax_error_and_missing_file(folder: Path) -> None:
     assert "Traceback" not in err
 
 
+async def test_no_command_prints_a_secret(folder: Path) -> None:
+    write(
+        folder,
+        "secret.yaml",
+        """
+        name: secret
+        handler: cli_test_handlers:handle
+        producer:
+          kafka:
+            bootstrap_servers: 127.0.0.1:9092
+            topics: [orders]
+            group_id: secret
+            sasl: {username: svc, password: FILE-PASSWORD-1}
+            ssl: {password: FILE-PASSWORD-2}
+        """,
+    )
+    for command in ("validate", "echo", "graph"):
+        code, out, err = await finish(await start(folder, command, "secret.yaml"))
+        assert (command, code) == (command, 0), err
+        assert "PASSWORD" not in out + err
+    sets = [
+        "producer.kafka.sasl.pasword=SET-PASSWORD-3",
+        "producer.rabbitmq.url=amqp://svc:SET-PASSWORD-4@rabbit/",
+        "producer.kafka.ssl.password=[SET-PASSWORD-5]",
+        "producer.kafka.sasl.password",  # no '=': the argument itself could be the secret
+    ]
+    for command in ("run", "validate", "echo", "graph"):
+        arguments = [part for text in sets for part in ("--set", text)]
+        code, out, err = await finish(await start(folder, command, "secret.yaml", *arguments))
+        assert (command, code, out) == (command, 78, "")
+        assert err.splitlines() == [
+            "--set: expected KEY.PATH=VALUE, e.g. --set processors.concurrency=8"
+        ]
+        code, out, err = await finish(await start(folder, command, "secret.yaml", *arguments[:-2]))
+        assert (command, code, out) == (command, 78, "")
+        assert "PASSWORD" not in err
+        assert "Traceback" not in err
+        assert all(line.startswith("--set producer.") for line in err.splitlines()), err
+    code, out, err = await finish(
+        await start(folder, "validate", "secret.yaml", "--sett", "x.password=SET-PASSWORD-6")
+    )
+    assert code == 2
+    assert "PASSWORD" not in out + err
+
+
 async def test_validate_the_examples(folder: Path) -> None:
     examples = sorted(str(p) for p in (ROOT / "config").glob("*.yaml"))
     code, out, err = await finish(await start(folder, "validate", *examples))
@@ -230,3 +275,26 @@ async def test_a_port_in_use_exits_1_with_one_line(folder: Path) -> None:
     assert err.splitlines()[-1].startswith(
         f"broadway-py: pipeline 'port' could not run: cannot listen on 127.0.0.1:{port}"
     )
+
+
+async def test_python_dash_m_does_not_let_the_working_directory_shadow_a_package(
+    folder: Path,
+) -> None:
+    # `python -m` puts the working directory first on sys.path; __main__ takes it off.
+    (folder / "aiohttp.py").write_text('raise RuntimeError("the shadowing aiohttp.py ran")\n')
+    write(
+        folder,
+        "shadow.yaml",
+        """
+        name: shadow
+        handler: cli_test_handlers:handle
+        producer:
+          generator: {count: 100}
+        http: {port: 0}
+        """,
+    )
+    run = await start(folder, "run", "shadow.yaml")
+    code, _, err = await finish(run)
+    assert code == 0, err
+    assert "shadowing" not in err
+    assert "pipeline 'shadow' stopped" in err

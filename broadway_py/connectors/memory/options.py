@@ -44,12 +44,14 @@ class GeneratorOptions(BaseModel):
     count: int | None = Field(
         default=None,
         ge=0,
+        le=10**15,
         description="How many messages each producer stage makes; null (the default) "
         "means endless. The pipeline finishes by itself once they were all acknowledged.",
     )
     rate: float | None = Field(
         default=None,
         gt=0,
+        le=10**9,
         description="At most this many messages per second per producer stage; null: "
         "as fast as the pipeline takes them.",
     )

@@ -11,6 +11,7 @@ from broadway_py import __version__
 from broadway_py.cli import EX_CONFIG, main
 from broadway_py.connectors import registry
 from broadway_py.connectors.registry import ConnectorSpec
+from broadway_py.errors import BroadwayError
 from tests.unit.config.conftest import Workspace
 
 PIPELINE = """
@@ -57,11 +58,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith(f"broadway-py {__version__} (Python 3.")
 
 
-def test_bad_set_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as caught:
-        main(["echo", "x.yaml", "--set", "processors.concurrency"])
-    assert caught.value.code == 2
-    assert "expected key.path=value" in capsys.readouterr().err
+def test_bad_set_is_a_config_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["echo", "x.yaml", "--set", "processors.concurrency"]) == 78
+    assert "--set: expected KEY.PATH=VALUE" in capsys.readouterr().err
 
 
 def test_echo_and_graph(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
@@ -127,3 +126,82 @@ def test_run_exits_1_with_one_line_when_the_pipeline_fails(
         "broadway-py: pipeline 'broken' failed: stage producer_0 crashed: ConnectionError: "
         "injected producer crash; more than 0 restarts within 5.0s, giving up\n"
     )
+
+
+@pytest.mark.parametrize(
+    "fault", [RuntimeError("amqp://u:FAULT-PASSWORD@h/ broke"), RecursionError()]
+)
+def test_an_unexpected_fault_while_loading_is_one_line_and_exit_78(
+    fault: Exception,
+    workspace: Workspace,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = workspace.file(PIPELINE)
+
+    def broken(*_: object) -> None:
+        raise fault
+
+    monkeypatch.setattr("broadway_py.cli.load_pipeline", broken)
+    for command in ("run", "validate", "echo", "graph"):
+        assert main([command, str(path)]) == EX_CONFIG
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1
+        assert err.startswith(f"{path}: ")
+        assert "Traceback" not in err
+        assert "FAULT-PASSWORD" not in err
+
+
+@pytest.mark.parametrize("seconds", ["inf", "nan", "0", "-1"])
+def test_progress_must_be_a_finite_number_above_0(
+    seconds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["run", "x.yaml", "--progress", seconds])
+    assert caught.value.code == 2
+    assert "must be a finite number above 0" in capsys.readouterr().err
+
+
+def test_a_usage_error_does_not_echo_values(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["validate", "x.yaml", "--sett", "a.password=USAGE-PASSWORD", "stray-secret"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --sett ... ..." in err
+    assert "USAGE-PASSWORD" not in err
+    assert "stray-secret" not in err
+
+
+def test_a_run_error_is_printed_with_every_config_and_environment_secret_masked(
+    workspace: Workspace,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    restore_logging: None,
+) -> None:
+    monkeypatch.setitem(
+        registry.CONNECTORS,
+        "kafka",
+        ConnectorSpec("kafka", "tests.unit.config.fake_connector", "aiokafka", "kafka"),
+    )
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "ENV-SECRET-VALUE")
+    path = workspace.file(
+        """
+        name: leaky
+        handler: {h}:handle
+        producer:
+          kafka: {url: "kafka://x", password: "FILE-SECRET-VALUE"}
+        http: {enabled: false}
+        logging: {level: CRITICAL}
+        """
+    )
+
+    async def refuse(*_: object) -> None:
+        # A client library quoting what it was given, bare, in its error.
+        raise BroadwayError("broker refused FILE-SECRET-VALUE and ENV-SECRET-VALUE")
+
+    monkeypatch.setattr("broadway_py.config.service.run_service", refuse)
+    assert main(["run", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "could not run: broker refused" in err
+    assert "FILE-SECRET-VALUE" not in err
+    assert "ENV-SECRET-VALUE" not in err

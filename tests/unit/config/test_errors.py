@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,10 +138,10 @@ def test_unset_variable_without_default_is_reported_at_its_scalar(workspace: Wor
 def test_malformed_variable_references(workspace: Workspace) -> None:
     path = workspace.file(VALID.replace("queue: orders", "queue: 'a ${9lives} b ${OPEN'"))
     assert problems(path) == [
-        f"{path}:5:12: producer.memory.queue: bad variable reference '${{9lives}}': a name is "
-        "letters, digits and underscores, not starting with a digit",
-        f"{path}:5:12: producer.memory.queue: unclosed '${{' in 'a ${{9lives}} b ${{OPEN': write "
-        "${NAME} or ${NAME:default} (or $${ for a literal '${')",
+        f"{path}:5:12: producer.memory.queue: bad variable reference at character 3 of the "
+        "value: a name is letters, digits and underscores, not starting with a digit",
+        f"{path}:5:12: producer.memory.queue: unclosed '${{' at character 15 of the value: "
+        "write ${NAME} or ${NAME:default} (or $${ for a literal '${')",
     ]
 
 
@@ -316,9 +317,10 @@ def test_cross_field_checks_of_core_are_positioned(workspace: Workspace) -> None
     path = workspace.file(
         VALID + "processors:\n  max_demand: 10\n  min_demand: 10\nretry:\n  max_delay: 0.5\n"
     )
-    # Core checks one option at a time, when the pipeline is built.
+    # Both are reported, each at the option it names.
     assert problems(path) == [
-        f"{path}:8:15: processors.min_demand: must be below processors.max_demand"
+        f"{path}:8:15: processors: min_demand (10) must be below max_demand (10)",
+        f"{path}:10:14: retry: max_delay (0.5) must be at least min_delay (1)",
     ]
 
 
@@ -337,7 +339,9 @@ def test_dead_letter_destination_on_a_connector_without_one(workspace: Workspace
 def test_file_problems(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     assert problems(missing) == [f"{missing}: no such file"]
-    assert problems(tmp_path) == [f"{tmp_path}: is a directory, not a pipeline file"]
+    assert problems(tmp_path) == [
+        f"{tmp_path}: is a directory, not a pipeline file (a regular file)"
+    ]
     empty = tmp_path / "empty.yaml"
     empty.write_text("# nothing\n")
     assert problems(empty) == [
@@ -351,8 +355,9 @@ def test_file_problems(tmp_path: Path) -> None:
     ]
     two = tmp_path / "two.yaml"
     two.write_text("name: a\n---\nname: b\n")
-    assert f"{two}:3:1: a pipeline file holds one YAML document; remove this '---' document" in (
-        problems(two)
+    assert (
+        f"{two}:2:1: a pipeline file holds one YAML document; remove this '---' and what follows"
+        in problems(two)
     )
 
 
@@ -410,3 +415,11 @@ def test_empty_sections_merge_keys_and_keys_that_yaml_would_type(workspace: Work
     assert (s3.batch_size, s3.batch_timeout, s3.concurrency) == (5, 0.1, 2)
     assert spec.batchers["1"].batch_size == 100
     assert spec.batchers["on"].batch_size == 7
+
+
+def test_handler_folders_go_after_the_installed_packages(workspace: Workspace) -> None:
+    path = workspace.file(VALID)
+    load_config(path, env={})
+    folder = str(path.parent.resolve())
+    installed = max(i for i, p in enumerate(sys.path) if "site-packages" in p)
+    assert sys.path.index(folder) > installed

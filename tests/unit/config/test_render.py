@@ -46,9 +46,9 @@ def test_redact() -> None:
         "nested": [{"client_secret": REDACTED, "token_url": REDACTED}],
         "plain": "https://host/path",
     }
-    assert redact_url("kafka://a:b@h1:9092,c:d@h2:9092") == (
-        f"kafka://a:{REDACTED}@h1:9092,c:d@h2:9092"
-    )
+    assert redact_url("kafka://a:b@h1:9092,c:d@h2:9092") == f"kafka://a:{REDACTED}@h2:9092"
+    assert redact_url("amqp://u:pa/s@s@host/v") == f"amqp://u:{REDACTED}@host/v"
+    assert redact_url("'https://TOKEN@host/x'") == f"'https://{REDACTED}@host/x'"
 
 
 def test_echo_shows_the_resolved_config_with_secrets_redacted(
