@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint unit bench bench-smoke brokers-start brokers-stop clean
+.PHONY: install demo test lint unit image-test bench bench-smoke brokers-start brokers-stop clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: install
 ## test: everything — lint, brokers started on 127.0.0.1 and stopped after, all tests, bench smoke
 test: install
 	scripts/test.sh
+
+## image-test: build the image with podman (a stand-in base when no registry answers) and run it: probes, drain, the chart's pod
+image-test: install
+	scripts/image-test.sh check
 
 ## unit: the tests that need no broker and no external tool
 unit: install

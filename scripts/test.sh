@@ -14,6 +14,14 @@ make --no-print-directory lint
 section "tools for the deploy checks"
 scripts/install-tools.sh
 
+section "image: build it (podman) for the image tests (tests/deploy/test_image.py, test_chart_pod.py)"
+# Exit 77: containers cannot run on this host; the image tests then skip, saying why.
+image_rc=0
+scripts/image-test.sh build || image_rc=$?
+if ((image_rc != 0 && image_rc != 77)); then
+  exit "${image_rc}"
+fi
+
 section "brokers"
 scripts/brokers/all.sh install
 trap 'section "stopping brokers"; scripts/brokers/all.sh stop || true' EXIT

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.deploy.container import Built, build_image
 from tests.deploy.exporter import Exposition, LiveExporter
 from tests.deploy.tools import CHART, helm
 
@@ -32,6 +33,8 @@ def render(*args: str) -> list[dict[str, Any]]:
         KUBE_VERSION,
         *args,
     )
+    # Helm prints warnings (a value it ignores, a deprecated API) on stderr: none allowed.
+    assert not result.stderr.strip(), f"helm template {' '.join(args)} warned:\n{result.stderr}"
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
@@ -70,3 +73,16 @@ def live_exporter() -> Iterator[LiveExporter]:
 @pytest.fixture(scope="session")
 def exposition(live_exporter: LiveExporter) -> Exposition:
     return live_exporter.scrape()
+
+
+@pytest.fixture(scope="session")
+def built() -> Built:
+    """The image, built once a session by scripts/image-test.sh (a skip where podman cannot run)."""
+    built = build_image()
+    base = (
+        "a STAND-IN base: the real FROM is untested"
+        if built.base_kind == "stand-in"
+        else "its real base"
+    )
+    print(f"\nimage {built.image}: {built.size_bytes / 1e6:.1f} MB, built on {base}")
+    return built

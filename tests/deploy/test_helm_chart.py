@@ -11,29 +11,27 @@ import pytest
 import yaml
 
 from tests.deploy.conftest import KUBE_VERSION, VALUE_SETS, kind, one, render, values_args
+from tests.deploy.crd_schema import crd_schemas
 from tests.deploy.tools import CHART, helm, load, run, tool
 
 jsonschema = load("jsonschema")
 kubernetes_validate = load("kubernetes_validate")
 
-SCHEMAS = Path(__file__).parent / "schemas"
-CRD_SCHEMAS = {
-    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor.json",
-    ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject.json",
-    ("keda.sh/v1alpha1", "TriggerAuthentication"): "triggerauthentication.json",
-}
 KUBE_VERSIONS = (KUBE_VERSION, kubernetes_validate.utils.latest_version())
 FREE_FORM = {"properties.global", "properties.pipeline.properties.config", "properties.affinity"}
 """Values the schema leaves open on purpose (see its description)."""
 
 
 def validate_manifest(doc: dict[str, Any]) -> None:
-    """Strictly: Kubernetes' own schemas, or this project's schema of a CRD."""
-    crd = CRD_SCHEMAS.get((doc["apiVersion"], doc["kind"]))
-    if crd is not None:
-        schema = json.loads((SCHEMAS / crd).read_text())
+    """Strictly: Kubernetes' own schemas, or the upstream CRD's (tests/deploy/crds/)."""
+    schema = crd_schemas().get((doc["apiVersion"], doc["kind"]))
+    if schema is not None:
         jsonschema.Draft202012Validator(schema).validate(doc)
         return
+    group = doc["apiVersion"].rpartition("/")[0]
+    assert "." not in group or group.endswith(".k8s.io"), (
+        f"{doc['apiVersion']} {doc['kind']}: a custom resource without a vendored CRD"
+    )
     for version in KUBE_VERSIONS:
         kubernetes_validate.validate(doc, version, strict=True)
 
@@ -84,6 +82,38 @@ def test_the_validators_reject_what_they_should(rendered: dict[str, list[dict[st
         validate_manifest(scaled)
 
 
+@pytest.mark.parametrize(
+    ("value_set", "kind_name"),
+    [
+        ("kafka-keda-values", "ScaledObject"),
+        ("kafka-keda-values", "ServiceMonitor"),
+    ],
+)
+def test_the_crd_schemas_are_strict_about_unknown_fields(
+    rendered: dict[str, list[dict[str, Any]]], value_set: str, kind_name: str
+) -> None:
+    document = json.loads(json.dumps(one(rendered[value_set], kind_name)))
+    validate_manifest(document)
+    document["spec"]["minReplicaCont"] = 1
+    with pytest.raises(jsonschema.ValidationError, match="minReplicaCont"):
+        validate_manifest(document)
+
+
+def test_the_alert_rules_fit_a_prometheus_rule_of_the_operator() -> None:
+    """deploy/prometheus/rules.yml, as a prometheus-operator PrometheusRule, is valid."""
+    rules = yaml.safe_load((CHART.parents[1] / "deploy" / "prometheus" / "rules.yml").read_text())
+    resource = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "broadway-py", "labels": {"release": "kube-prometheus-stack"}},
+        "spec": rules,
+    }
+    validate_manifest(resource)
+    resource["spec"]["groups"][0]["rules"][0]["for"] = "five minutes"
+    with pytest.raises(jsonschema.ValidationError):
+        validate_manifest(resource)
+
+
 def test_the_keda_examples_validate() -> None:
     for path in sorted((CHART.parents[1] / "deploy" / "keda").glob("*.yaml")):
         documents = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
@@ -98,6 +128,7 @@ def test_the_keda_examples_validate() -> None:
 def test_autoscalers_per_value_set(rendered: dict[str, list[dict[str, Any]]]) -> None:
     expected = {
         "default": (False, False),
+        "admin-token-values": (False, False),
         "minimal-memory-values": (False, False),
         "rabbitmq-hpa-values": (True, False),
         "kafka-keda-values": (False, True),
@@ -211,7 +242,10 @@ def test_configmap_holds_exactly_the_pipeline_given(
         values |= yaml.safe_load(path.read_text()).get("pipeline", {})
     data = one(rendered[value_set], "ConfigMap")["data"]
     config = values["config"]
-    if isinstance(config, str):
+    if config is None:
+        demo = (CHART / "files" / "demo-pipeline.yaml").read_text()
+        assert data["pipeline.yaml"] == demo, "null is the chart's demo, verbatim"
+    elif isinstance(config, str):
         assert data["pipeline.yaml"] == config, "a string pipeline is copied verbatim"
     else:
         # A mapping replaces the chart's default whole: nothing of the demo merged in.
@@ -295,32 +329,105 @@ def test_a_misspelt_key_is_rejected(tmp_path: Path, values: dict[str, Any], miss
 
 
 BOTH = {"autoscaling": {"hpa": {"enabled": True}, "keda": {"enabled": True}}}
+PDB_BOTH = {"podDisruptionBudget": {"minAvailable": 1, "maxUnavailable": 1}}
 
 
-def test_hpa_and_keda_together_are_rejected_by_the_schema(tmp_path: Path) -> None:
-    result = helm(
-        "template", "r", str(CHART), "--values", write_values(tmp_path, BOTH), check=False
-    )
-    assert result.returncode != 0
-    assert "autoscaling" in result.stderr
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (BOTH, "hpa.enabled and keda.enabled are both true: enable either hpa or keda, not both"),
+        (PDB_BOTH, "minAvailable and maxUnavailable are both set: set one of them, not both"),
+        ({"fullnameOverride": "Bad_Name"}, "at '/fullnameOverride': 'Bad_Name' does not match"),
+        ({"nameOverride": "Bad_Name"}, "at '/nameOverride': 'Bad_Name' does not match"),
+        ({"serviceAccount": {"name": "Bad_Name"}}, "at '/serviceAccount/name'"),
+        (
+            {"admin": {"tokenSecret": {"name": "Bad_Name", "key": "token"}}},
+            "at '/admin/tokenSecret/name'",
+        ),
+    ],
+)
+def test_contradictions_and_bad_names_are_rejected_saying_what_is_wrong(
+    tmp_path: Path, values: dict[str, Any], message: str
+) -> None:
+    """The message a person reads names the problem, at template, lint and lint --strict alike."""
+    file = write_values(tmp_path, values)
+    for command in (
+        ["template", "r", str(CHART)],
+        ["lint", str(CHART)],
+        ["lint", "--strict", str(CHART)],
+    ):
+        result = helm(*command, "--values", file, check=False)
+        assert result.returncode != 0, f"helm {' '.join(command)} accepted {values}"
+        assert message in result.stdout + result.stderr, result.stdout + result.stderr
+        assert "'not' failed" not in result.stdout + result.stderr
 
 
-def test_hpa_and_keda_together_fail_the_template_too(tmp_path: Path) -> None:
-    both = json.loads(json.dumps(BOTH))
-    both["autoscaling"]["keda"]["triggers"] = {
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (BOTH, "autoscaling: enable either hpa or keda, not both"),
+        (PDB_BOTH, "podDisruptionBudget: set minAvailable or maxUnavailable, not both"),
+    ],
+)
+def test_the_templates_check_it_too(tmp_path: Path, values: dict[str, Any], message: str) -> None:
+    """Without the schema (--skip-schema-validation) the templates still refuse, saying why."""
+    values = json.loads(json.dumps(values))
+    values.setdefault("autoscaling", {}).setdefault("keda", {})["triggers"] = {
         "sqs": {"enabled": True, "queueURL": "https://sqs/q", "awsRegion": "eu-west-1"}
     }
+    file = write_values(tmp_path, values)
+    command = ["template", "r", str(CHART), "--skip-schema-validation", "--values", file]
+    result = helm(*command, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+def test_a_release_name_kubernetes_would_refuse_is_rejected() -> None:
+    result = helm("template", "1st", str(CHART), check=False)
+    assert result.returncode != 0
+    assert 'the resource name "1st-broadway-py"' in result.stderr
+    assert "starting with a letter" in result.stderr
+
+
+@pytest.mark.parametrize("value_set", list(VALUE_SETS))
+def test_documented_values_render_without_a_warning(value_set: str) -> None:
+    result = helm("template", "r", str(CHART), *values_args(value_set))
+    assert result.stderr == "", result.stderr
+    lint = helm("lint", "--strict", str(CHART), *values_args(value_set))
+    assert "[WARNING]" not in lint.stdout, lint.stdout
+
+
+# ---- the admin endpoints' token -----------------------------------------------------
+
+
+def _env(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e for e in pod_spec(documents)["containers"][0]["env"]}
+
+
+def test_admin_token_comes_from_the_secret_named(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    documents = rendered["admin-token-values"]
+    token = _env(documents)["BROADWAY_ADMIN_TOKEN"]
+    assert token == {
+        "name": "BROADWAY_ADMIN_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "broadway-admin", "key": "token"}},
+    }
+    args = pod_spec(documents)["containers"][0]["args"]
+    assert args[args.index("http.admin=true") - 1] == "--set"
+    for value_set in ("default", "minimal-memory-values"):
+        assert "BROADWAY_ADMIN_TOKEN" not in _env(rendered[value_set])
+        assert "http.admin=true" not in pod_spec(rendered[value_set])["containers"][0]["args"]
+
+
+def test_admin_token_twice_is_rejected(tmp_path: Path) -> None:
+    values = {
+        "admin": {"tokenSecret": {"name": "s", "key": "k"}},
+        "env": [{"name": "BROADWAY_ADMIN_TOKEN", "value": "x"}],
+    }
     result = helm(
-        "template",
-        "r",
-        str(CHART),
-        "--skip-schema-validation",
-        "--values",
-        write_values(tmp_path, both),
-        check=False,
+        "template", "r", str(CHART), "--values", write_values(tmp_path, values), check=False
     )
     assert result.returncode != 0
-    assert "enable either hpa or keda, not both" in result.stderr
+    assert "BROADWAY_ADMIN_TOKEN is set by admin.tokenSecret" in result.stderr
 
 
 # ---- config rollouts and the grace period ------------------------------------------

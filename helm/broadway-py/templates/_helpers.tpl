@@ -52,12 +52,15 @@ app.kubernetes.io/component: pipeline
 
 {{/* The pipeline file -------------------------------------------------------- */}}
 
-{{/* The text of pipeline.yaml: a string value verbatim, a mapping as YAML. */}}
+{{/* The text of pipeline.yaml: a string value verbatim, a mapping as YAML, null the demo. */}}
 {{- define "broadway-py.pipelineText" -}}
-{{- if kindIs "string" .Values.pipeline.config }}
-{{- .Values.pipeline.config }}
+{{- $config := .Values.pipeline.config }}
+{{- if kindIs "invalid" $config }}
+{{- .Files.Get "files/demo-pipeline.yaml" }}
+{{- else if kindIs "string" $config }}
+{{- $config }}
 {{- else }}
-{{- toYaml .Values.pipeline.config }}
+{{- toYaml $config }}
 {{- end }}
 {{- end }}
 
@@ -101,6 +104,17 @@ app.kubernetes.io/component: pipeline
 
 {{/* Checks the schema cannot express; rendered (as nothing) by the Deployment. */}}
 {{- define "broadway-py.validate" -}}
+{{- $fullname := include "broadway-py.fullname" . }}
+{{- if not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $fullname) }}
+{{- fail (printf "the resource name %q (from the release name, nameOverride or fullnameOverride) is not one Kubernetes accepts: use lower-case letters, digits and '-', starting with a letter (a Service name is an RFC 1035 label)" $fullname) }}
+{{- end }}
+{{- if .Values.admin.tokenSecret.name }}
+{{- range .Values.env }}
+{{- if eq .name "BROADWAY_ADMIN_TOKEN" }}
+{{- fail "env: BROADWAY_ADMIN_TOKEN is set by admin.tokenSecret; remove it from env" }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- $hpa := .Values.autoscaling.hpa }}
 {{- $keda := .Values.autoscaling.keda }}
 {{- if and $hpa.enabled $keda.enabled }}

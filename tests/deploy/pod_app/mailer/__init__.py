@@ -1,0 +1,1 @@
+"""Stand-in for the mailer's code (ci/rabbitmq-hpa-values.yaml)."""

@@ -1,0 +1,1 @@
+"""Stand-in for the orders consumer's code (ci/kafka-keda-values.yaml)."""
