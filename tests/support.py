@@ -28,7 +28,7 @@ async def wait_until(
             return
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(interval)
+        await asyncio.sleep(interval)  # sleep-ok: poll interval of a deadline-bounded wait
 
 
 class Recorder(Handler):
@@ -50,7 +50,7 @@ class Recorder(Handler):
     async def handle_message(self, message: Message) -> Message:
         self.seen.append((message.data, message.attempt))
         if self.delay:
-            await asyncio.sleep(self.delay)
+            await asyncio.sleep(self.delay)  # sleep-ok: simulated work
         if self.fail(message):
             raise RuntimeError(f"injected failure of {message.data!r}")
         if self.batcher:

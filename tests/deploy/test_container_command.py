@@ -55,7 +55,7 @@ def _wait_for(url: str, process: subprocess.Popen[str], timeout: float) -> None:
             raise AssertionError(f"exited {process.returncode} before {url} answered")
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} did not answer 200 within {timeout}s")
-        time.sleep(0.1)  # noqa: sleep-ok - poll interval of a deadline-bounded wait
+        time.sleep(0.1)  # sleep-ok: poll interval of a deadline-bounded wait
 
 
 def _argv(documents: list[dict[str, Any]], source: str) -> list[str]:
@@ -119,7 +119,7 @@ from pathlib import Path
 
 async def handle(message):
     Path("started").touch()
-    await asyncio.sleep(60)  # noqa: sleep-ok - simulated work that outlives the drain
+    await asyncio.sleep(60)  # sleep-ok: simulated work that outlives the drain
     return message
 """
 TIMED_OUT_DRAIN = 2
@@ -156,7 +156,7 @@ def test_dockerfile_command_ends_a_timed_out_drain_cleanly(tmp_path: Path) -> No
         while not (tmp_path / "started").exists():
             assert process.poll() is None, f"exited {process.returncode} before handling"
             assert time.monotonic() < deadline, "the handler did not start within 30s"
-            time.sleep(0.1)  # noqa: sleep-ok - poll interval of a deadline-bounded wait
+            time.sleep(0.1)  # sleep-ok: poll interval of a deadline-bounded wait
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=TIMED_OUT_DRAIN + 15)

@@ -135,7 +135,7 @@ class PrometheusServer:
                 pass  # not listening yet
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-            time.sleep(0.2)  # noqa: sleep-ok - poll interval of a deadline-bounded wait
+            time.sleep(0.2)  # sleep-ok: poll interval of a deadline-bounded wait
 
 
 @pytest.fixture(scope="module")

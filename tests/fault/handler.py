@@ -31,7 +31,7 @@ class FaultHandler(Handler):
 
     async def handle_message(self, message: Message) -> Message:
         ident = int(message.data)
-        await asyncio.sleep(WORK)  # noqa: sleep-ok - simulated work, keeps messages in flight
+        await asyncio.sleep(WORK)  # sleep-ok: simulated work, keeps messages in flight
         if always_fails(ident) or (fails_once(ident) and message.attempt == 1):
             self._record([f"fail {ident} {message.attempt}\n"])
             raise RuntimeError(f"injected failure of id {ident} (attempt {message.attempt})")
@@ -40,6 +40,6 @@ class FaultHandler(Handler):
     async def handle_batch(
         self, batcher: str, messages: list[Message], info: BatchInfo
     ) -> list[Message]:
-        await asyncio.sleep(WORK)  # noqa: sleep-ok - simulated work of a batch write
+        await asyncio.sleep(WORK)  # sleep-ok: simulated work of a batch write
         self._record([f"ok {int(m.data)} {m.attempt}\n" for m in messages])
         return messages

@@ -97,7 +97,7 @@ async def test_connection_fault_mid_ack_loses_nothing(
             await wait_until(proxy.fired.is_set, 30, f"the {fault} to fire")
             lines_before = len(service.err().splitlines())
             if fault == "stall":
-                await asyncio.sleep(STALL)  # noqa: sleep-ok - the length of the stall itself
+                await asyncio.sleep(STALL)  # sleep-ok: the length of the stall itself
                 proxy.resume()
             await scenario.finished(service)
             outage = service.err().splitlines()[lines_before:]

@@ -32,7 +32,7 @@ from broadway_py import Handler
 
 class Slow(Handler):
     async def handle_message(self, message):
-        await asyncio.sleep(0.05)  # noqa: sleep-ok - simulated work in a slow handler
+        await asyncio.sleep(0.05)  # sleep-ok: simulated work in a slow handler
         return message.put_batcher("db")
 
     def handle_batch(self, batcher, messages, info):

@@ -33,7 +33,7 @@ from pathlib import Path
 
 async def handle(message):
     Path("started").touch()
-    await asyncio.sleep(60)  # noqa: sleep-ok - simulated work that outlives the drain
+    await asyncio.sleep(60)  # sleep-ok: simulated work that outlives the drain
     return message
 """
 

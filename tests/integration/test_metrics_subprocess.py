@@ -67,7 +67,7 @@ class CountingHandler(Handler):
         seq = message.metadata["seq"]
         if seq >= TOTAL:
             while not os.path.exists(RELEASE):
-                await asyncio.sleep(0.02)  # noqa: sleep-ok - poll while held
+                await asyncio.sleep(0.02)  # sleep-ok: poll while held
             return message
         if seq % 250 == 5:
             raise PoisonMessageError(f"poison {{seq}}")
@@ -255,7 +255,7 @@ RELEASE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "release")
 
 async def handle(message):
     while not os.path.exists(RELEASE):
-        await asyncio.sleep(0.02)  # noqa: sleep-ok - poll while held
+        await asyncio.sleep(0.02)  # sleep-ok: poll while held
     return message
 """
 

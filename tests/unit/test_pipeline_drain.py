@@ -19,7 +19,7 @@ DRAIN_TIMEOUT = 0.3
 def slow_pipeline(queue: MemoryQueue, started: list[object]) -> Pipeline:
     async def outlives_the_drain(message: Message) -> Message:
         started.append(message.data)
-        await asyncio.sleep(60)  # noqa: sleep-ok - simulated work that outlives the drain
+        await asyncio.sleep(60)  # sleep-ok: simulated work that outlives the drain
         return message
 
     return Pipeline(

@@ -188,7 +188,7 @@ async def test_memory_stays_bounded_by_demand_with_a_slow_handler() -> None:
         async def handle_message(self, message: Message) -> Message:
             nonlocal peak
             peak = max(peak, len(p.in_flight))
-            await asyncio.sleep(0.001)  # noqa: sleep-ok - simulated slow work
+            await asyncio.sleep(0.001)  # sleep-ok: simulated slow work
             return message.put_batcher("b")
 
         def handle_batch(self, batcher: str, messages: list[Message], info: BatchInfo) -> None:
@@ -217,7 +217,7 @@ async def test_partition_by_keeps_per_key_order() -> None:
 
     async def handle(message: Message) -> Message:
         key, seq = message.data
-        await asyncio.sleep(0.0005 * (hash(key) % 3))  # noqa: sleep-ok - uneven work
+        await asyncio.sleep(0.0005 * (hash(key) % 3))  # sleep-ok: uneven work
         order.setdefault(key, []).append(seq)
         return message.put_batcher("b")
 
@@ -231,7 +231,7 @@ async def test_partition_by_keeps_per_key_order() -> None:
         async def handle_batch(
             self, batcher: str, messages: list[Message], info: BatchInfo
         ) -> None:
-            await asyncio.sleep(0.001 * (info.partition % 2))  # noqa: sleep-ok - uneven work
+            await asyncio.sleep(0.001 * (info.partition % 2))  # sleep-ok: uneven work
             for m in messages:
                 self.batched.setdefault(m.data[0], []).append(m.data[1])
 

@@ -113,7 +113,7 @@ class TopicProbe:
                 if found:
                     break
                 await consumer._client.force_metadata_update()
-                await asyncio.sleep(0.05)  # noqa: sleep-ok - poll interval of a bounded wait
+                await asyncio.sleep(0.05)  # sleep-ok: poll interval of a bounded wait
             else:
                 raise AssertionError(f"topic {topic} has no partitions")
             partitions.extend(TopicPartition(topic, p) for p in sorted(found))
@@ -236,7 +236,7 @@ class PrivateBroker:
                 socket.create_connection(("127.0.0.1", self.port), 0.2),
             ):
                 return
-            await asyncio.sleep(0.05)  # noqa: sleep-ok - poll interval of a deadline-bounded wait
+            await asyncio.sleep(0.05)  # sleep-ok: poll interval of a deadline-bounded wait
         raise AssertionError(f"tansu did not listen on {self.bootstrap}")
 
     async def kill(self) -> None:

@@ -138,7 +138,7 @@ async def test_an_unresolvable_bootstrap_server_is_reported_by_name(
         assert "broker.invalid:9092" in connections.down()[0].reason
         assert any("broker.invalid:9092" in r.getMessage() for r in caplog.records)
         fetching = asyncio.ensure_future(producer.fetch(10))
-        await asyncio.sleep(0.2)  # noqa: sleep-ok - a bounded window in which fetch must not return
+        await asyncio.sleep(0.2)  # sleep-ok: a bounded window in which fetch must not return
         assert not fetching.done()  # fetch waits meanwhile
         producer.stop_fetching()
         assert await asyncio.wait_for(fetching, 5) == []

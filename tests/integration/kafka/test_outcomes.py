@@ -210,7 +210,7 @@ async def test_a_drain_commits_everything_processed_and_nothing_else() -> None:
     handled: list[tuple[int, int]] = []
 
     async def slow(message: Message) -> Message:
-        await asyncio.sleep(0.005)  # noqa: sleep-ok - simulated work in a slow handler
+        await asyncio.sleep(0.005)  # sleep-ok: simulated work in a slow handler
         handled.append((message.metadata["partition"], message.metadata["offset"]))
         return message
 

@@ -57,7 +57,7 @@ async def test_a_revoke_waits_for_in_flight_messages_then_drops_late_acks(
     async def handle(message: Message) -> Message:
         handled[message.data] += 1
         if message.data == b"quick":
-            await asyncio.sleep(0.3)  # noqa: sleep-ok - finishes while the revoke waits
+            await asyncio.sleep(0.3)  # sleep-ok: finishes while the revoke waits
         elif message.data == b"stuck" and handled[b"stuck"] == 1:
             await release.wait()  # outlives the revoke
         return message
@@ -138,7 +138,7 @@ async def test_a_slow_pipeline_pauses_its_partitions_and_stays_in_the_group(
     async def handle(message: Message) -> Message:
         handled[message.data] += 1
         if not stall.is_set():
-            await asyncio.sleep(3.5)  # noqa: sleep-ok - simulated work longer than max_poll_interval
+            await asyncio.sleep(3.5)  # sleep-ok: simulated work longer than max_poll_interval
             stall.set()
         return message
 

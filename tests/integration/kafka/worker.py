@@ -51,7 +51,7 @@ class Worker(Handler):
 
     async def handle_message(self, message: Message) -> Message:
         if self.delay:
-            await asyncio.sleep(self.delay)
+            await asyncio.sleep(self.delay)  # sleep-ok: simulated work
         return message.put_batcher("default")
 
     async def handle_batch(
@@ -103,7 +103,7 @@ async def main() -> int:
             if now != last:
                 out.write({"assigned": sorted(now)})
                 last = now
-            await asyncio.sleep(0.05)  # noqa: sleep-ok - poll interval of the assignment reporter
+            await asyncio.sleep(0.05)  # sleep-ok: poll interval of the assignment reporter
 
     reporter = asyncio.create_task(report_assignment())
     stopping = asyncio.Event()

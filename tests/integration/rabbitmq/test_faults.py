@@ -240,7 +240,7 @@ async def test_a_message_held_too_long_is_warned_about(
     done = asyncio.Event()
 
     async def handle(message: Message) -> Message:
-        await asyncio.sleep(0.6)  # noqa: sleep-ok - simulated work past the consumer-timeout warning
+        await asyncio.sleep(0.6)  # sleep-ok: simulated work past the consumer-timeout warning
         done.set()
         return message
 

@@ -25,7 +25,7 @@ async def main(queue: str) -> None:
     telemetry.subscribe(on_event)
 
     async def handle(message: Message) -> Message:
-        await asyncio.sleep(0.002)  # noqa: sleep-ok - simulated work in a slow handler
+        await asyncio.sleep(0.002)  # sleep-ok: simulated work in a slow handler
         print("GOT", message.data.decode(), flush=True)
         return message
 

@@ -225,7 +225,7 @@ def checking_server() -> Iterator[str]:
                     raise RuntimeError(
                         "the credential-checking moto server did not start"
                     ) from error
-                time.sleep(0.05)  # noqa: sleep-ok - poll interval of a deadline-bounded wait
+                time.sleep(0.05)  # sleep-ok: poll interval of a deadline-bounded wait
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()

@@ -49,7 +49,7 @@ async def test_each_group_is_handled_in_order(sqs: Client, queues: Queues) -> No
     rng = random.Random(5)
 
     async def handle(message: Message) -> Message:
-        await asyncio.sleep(rng.random() / 200)  # handlers finish out of order
+        await asyncio.sleep(rng.random() / 200)  # sleep-ok: handlers finish out of order
         body = message.data.decode()
         handled[message.metadata["message_group_id"]].append(body)
         return message

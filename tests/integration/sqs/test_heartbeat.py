@@ -32,7 +32,7 @@ async def _run_slow_pipeline(
         handled[message.data] += 1
         if len(handled) == len(sent):
             started.set()
-        await asyncio.sleep(HANDLING)
+        await asyncio.sleep(HANDLING)  # sleep-ok: simulated slow handling
         return message
 
     options = Options(
@@ -59,7 +59,7 @@ async def _run_slow_pipeline(
         while loop.time() < until:
             visible, _, _ = await counts(sqs, source)
             visible_seen = max(visible_seen, visible)
-            await asyncio.sleep(0.2)  # noqa: sleep-ok - sampling interval of an observation window
+            await asyncio.sleep(0.2)  # sleep-ok: sampling interval of an observation window
         await wait_until(
             lambda: _empty(sqs, source), 30, "every message deleted after its slow handling"
         )

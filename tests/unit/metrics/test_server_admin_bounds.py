@@ -47,7 +47,10 @@ def test_rate_limit_change_within_bounds() -> None:
         ({"interval": math.inf}, "from 0.001 to 3600, not inf"),
         ({"interval": math.nan}, "not nan"),
         ({"interval": 0.0005}, "not 0.0005"),
-        ({"allowed_messages": HugeNumber("9" * 99)}, "from 1 to 1_000_000_000, not <a number of 99"),
+        (
+            {"allowed_messages": HugeNumber("9" * 99)},
+            "from 1 to 1_000_000_000, not <a number of 99",
+        ),
         ({"allowed_messages": -3}, "not -3"),
         ({"allowed_messages": "x" * 100}, "not 'xxxxxxxx"),
         ({}, "give allowed_messages and/or interval"),

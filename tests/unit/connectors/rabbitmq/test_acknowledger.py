@@ -200,7 +200,7 @@ async def test_copies_are_published_concurrently() -> None:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.01)  # noqa: sleep-ok - a slow publish, to overlap calls
+        await asyncio.sleep(0.01)  # sleep-ok: a slow publish, to overlap calls
         in_flight -= 1
 
     session.publish = slow_publish  # type: ignore[method-assign]
