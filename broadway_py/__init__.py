@@ -1,6 +1,11 @@
 """broadway_py: back-pressured, supervised message-broker pipelines for asyncio."""
 
-from broadway_py.acknowledger import Acknowledger, CallerAcknowledger, NoopAcknowledger
+from broadway_py.acknowledger import (
+    Acknowledger,
+    CallerAcknowledger,
+    Failed,
+    NoopAcknowledger,
+)
 from broadway_py.errors import (
     BroadwayError,
     ConfigurationError,
@@ -33,6 +38,7 @@ __all__ = [
     "CallerAcknowledger",
     "ConfigurationError",
     "Decision",
+    "Failed",
     "Handler",
     "Message",
     "NoopAcknowledger",

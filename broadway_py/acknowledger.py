@@ -1,33 +1,132 @@
 """The Acknowledger protocol, grouping of acks, and the noop / caller ackers.
 
 A connector's acknowledger receives the final outcome of its messages:
-``successful`` ones, and ``failed`` ones each carrying the retry policy's
-``decision`` (retry with a delay, dead_letter or discard). The pipeline calls
-``ack`` once per (acknowledger, ack_ref) group, and acknowledges each message
-exactly once. :func:`count_decisions` is how failed messages are split by
-outcome, by the pipeline's counts and by connectors reporting dropped acks.
+``successful`` ones, and the ``failed`` ones as a :class:`Failed`: the same
+messages, also sorted by the retry policy's decision (retry with a delay,
+dead_letter or discard), each beside its :class:`~broadway_py.retry.Decision`.
+Core decides every failed message before any acknowledger sees it, so a
+connector never asks whether a decision was made, nor sorts by it. The
+pipeline calls ``ack`` once per (acknowledger, ack_ref) group, and
+acknowledges each message exactly once. :class:`Outcomes` counts messages by
+the outcome they were acknowledged with: the one tally that the pipeline's
+reports and the connectors' counters share.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from broadway_py.message import OK, Message
 
 if TYPE_CHECKING:
-    from broadway_py.retry import DecisionKind
+    from broadway_py.retry import Decision
+
+Decided = tuple[Message, "Decision"]
+"""A failed message beside its decision (the same as ``message.decision``)."""
+
+
+class Failed(tuple[Message, ...]):
+    """The failed messages of one ack call, in order, and sorted by decision kind.
+
+    As a sequence it is every failed message, in the order its stage finished
+    them; ``retry``, ``dead_letter`` and ``discard`` hold the same messages by
+    the kind of their decision, each paired with that decision, so that the
+    acknowledger reads a delay or a reason with no check for a missing one.
+    Made once per ack group, and only when something failed: acks of
+    successes alone get :data:`NO_FAILURES`.
+    """
+
+    retry: Sequence[Decided]
+    dead_letter: Sequence[Decided]
+    discard: Sequence[Decided]
+
+    @staticmethod
+    def of(messages: Iterable[Message]) -> Failed:
+        """Sort decided messages; a failed message without a decision is a bug in core."""
+        failed = Failed(messages)
+        retry: list[Decided] = []
+        dead_letter: list[Decided] = []
+        discard: list[Decided] = []
+        for message in failed:
+            decision = message.decision
+            if decision is None:
+                raise ValueError(f"{message!r} failed without a decision")
+            kind = decision.kind
+            group = retry if kind == "retry" else dead_letter if kind == "dead_letter" else discard
+            group.append((message, decision))
+        failed.retry, failed.dead_letter, failed.discard = retry, dead_letter, discard
+        return failed
+
+
+NO_FAILURES = Failed()
+"""The ``failed`` of every ack call in which nothing failed: shared, so immutable."""
+NO_FAILURES.retry = NO_FAILURES.dead_letter = NO_FAILURES.discard = ()
+
+
+@dataclass(slots=True)
+class Outcomes:
+    """Messages counted by the outcome they were acknowledged with.
+
+    ``successful``, then the failed ones by the kind of their decision: the
+    split that ``MessagesAcked`` and ``AcksDropped`` report, and that the
+    connectors count what they carried out (or dropped) by.
+    """
+
+    successful: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    discarded: int = 0
+
+    @property
+    def count(self) -> int:
+        return self.successful + self.retried + self.dead_lettered + self.discarded
+
+    def add_failed(self, failed: Failed) -> None:
+        self.retried += len(failed.retry)
+        self.dead_lettered += len(failed.dead_letter)
+        self.discarded += len(failed.discard)
+
+    def add(self, other: Outcomes) -> None:
+        self.successful += other.successful
+        self.retried += other.retried
+        self.dead_lettered += other.dead_lettered
+        self.discarded += other.discarded
+
+    def describe(self) -> str:
+        """``12 successful, 3 retried`` (outcomes with a count only)."""
+        parts = [
+            f"{n} {name}"
+            for name, n in (
+                ("successful", self.successful),
+                ("retried", self.retried),
+                ("dead-lettered", self.dead_lettered),
+                ("discarded", self.discarded),
+            )
+            if n
+        ]
+        return ", ".join(parts) or "none"
+
+
+def count_decisions(failed: Iterable[Message]) -> tuple[int, int, int]:
+    """``(retried, dead_lettered, discarded)`` among failed messages that core decided.
+
+    For a connector that reports some of the failed messages it was handed (Kafka's
+    dropped acks) as ``AcksDropped``.
+    """
+    outcomes = Outcomes()
+    outcomes.add_failed(failed if isinstance(failed, Failed) else Failed.of(failed))
+    return outcomes.retried, outcomes.dead_lettered, outcomes.discarded
 
 
 @runtime_checkable
 class Acknowledger(Protocol):
     """What a connector implements to learn the outcome of its messages."""
 
-    async def ack(
-        self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
-    ) -> None:
-        """Carry out the outcomes. Failed messages carry ``message.decision``."""
+    async def ack(self, ack_ref: Hashable, successful: Sequence[Message], failed: Failed) -> None:
+        """Carry out the outcomes: ``failed`` comes sorted by decision (see :class:`Failed`)."""
         ...
 
 
@@ -68,30 +167,6 @@ def all_ok_in_one_group(messages: Sequence[Message]) -> bool:
     return True
 
 
-def decision_kind(message: Message) -> DecisionKind:
-    """What is to be done with a failed message: its decision's kind (none yet: retry)."""
-    decision = message.decision
-    return decision.kind if decision is not None else "retry"
-
-
-def count_decisions(failed: Iterable[Message]) -> tuple[int, int, int]:
-    """``(retried, dead_lettered, discarded)``: failed messages counted by :func:`decision_kind`.
-
-    The outcomes ``MessagesAcked`` and ``AcksDropped`` split failed messages into, so a
-    connector's count of the acks it dropped matches what the stage said it handed over.
-    """
-    retried = dead_lettered = discarded = 0
-    for message in failed:
-        kind = decision_kind(message)
-        if kind == "retry":
-            retried += 1
-        elif kind == "dead_letter":
-            dead_lettered += 1
-        else:
-            discarded += 1
-    return retried, dead_lettered, discarded
-
-
 def _share_one_group(first: Message, messages: Sequence[Message]) -> bool:
     # A plain loop: quicker on CPython 3.11+ than chains of map/attrgetter.
     acknowledger, ack_ref = first.acknowledger, first.ack_ref
@@ -127,9 +202,7 @@ def _sort_into(
 class NoopAcknowledger:
     """Acknowledges nothing; for messages whose source needs no acks."""
 
-    async def ack(
-        self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
-    ) -> None:
+    async def ack(self, ack_ref: Hashable, successful: Sequence[Message], failed: Failed) -> None:
         return None
 
 
@@ -147,9 +220,7 @@ class CallerAcknowledger:
         self._waiting[id(message)] = future
         return future
 
-    async def ack(
-        self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
-    ) -> None:
+    async def ack(self, ack_ref: Hashable, successful: Sequence[Message], failed: Failed) -> None:
         for messages in (successful, failed):
             for message in messages:
                 future = self._waiting.pop(id(message), None)

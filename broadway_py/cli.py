@@ -26,7 +26,6 @@ from broadway_py.config import (
     ConfigFileError,
     LoadedConfig,
     Override,
-    configure_logging,
     echo_yaml,
     graph_dot,
     graph_text,
@@ -38,6 +37,7 @@ from broadway_py.config.secret_text import SecretMasker
 from broadway_py.config.secret_values import config_secrets, environment_secrets
 from broadway_py.errors import BroadwayError, PipelineFailed
 from broadway_py.pipeline import Pipeline
+from broadway_py.service.logs import configure_logging
 
 EX_OK = 0
 EX_FAILED = 1
@@ -239,7 +239,7 @@ def _run(file: str, overrides: list[Override]) -> int:
     if found is None:
         return EX_CONFIG
     loaded, pipeline = found
-    from broadway_py.config.service import run_service  # loads aiohttp: only to run
+    from broadway_py.service.run import run_service  # loads aiohttp: only to run
 
     settings = loaded.spec.logging
     configure_logging(settings.level, settings.format, settings.payloads, settings.loggers)

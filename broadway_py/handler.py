@@ -16,9 +16,15 @@ for a Handler whose only callback is ``handle_message``.
   the messages (any may be marked failed) or None to keep them as they are.
   Raising fails the whole batch.
 - ``handle_failed(messages)``: sees every failed message, with its retry
-  decision (``message.decision``), just before it is acknowledged; it may
-  replace that decision (say, ``Decision.discard()`` for a known-harmless
-  failure), and the acknowledger carries out what it finds there.
+  decision (``message.decision``), just before it is acknowledged. As in
+  Broadway, it returns the messages, maybe changed, and what it returns
+  replaces them: the same messages, in any order (each is acknowledged
+  exactly once), or None to keep them as they are. It may replace a decision
+  (say, ``Decision.discard()`` for a known-harmless failure); the
+  acknowledger carries out what it finds there, and a message left with no
+  decision gets the retry policy's again. Raising, or returning other
+  messages, is logged, and the messages are acknowledged with the decisions
+  they hold.
 """
 
 from __future__ import annotations

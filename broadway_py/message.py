@@ -4,7 +4,9 @@ A :class:`Message` is the unit every stage moves. It carries the payload
 (``data``), what the broker said about it (``metadata``), how to acknowledge it
 (``acknowledger``, ``ack_ref`` and the connector's private ``ack_data``), what
 the user's code decided (``status``, ``batcher``, ``batch_key``,
-``batch_mode``) and, once it failed, the retry policy's ``decision``.
+``batch_mode``) and, once it failed, the retry policy's ``decision`` (None
+until then; core sets it on every failed message before its acknowledger, which
+reads it sorted by kind from :class:`~broadway_py.acknowledger.Failed`).
 
 The ``put_*`` and ``failed`` methods change the message in place and return it,
 so a handler can write ``return message.put_batcher("s3").put_batch_key(k)``.

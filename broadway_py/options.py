@@ -2,35 +2,31 @@
 
 Every check names the option it rejects (``processors.concurrency: must be at
 least 1``) and runs when the pipeline is built, never later, on the hot path.
+Each option's default, bounds and doc are written once, on its field
+(:func:`~broadway_py.option_spec.option`): the pipeline file's schema, the
+builder and the docs tables all come from there.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from broadway_py.errors import ConfigurationError
 from broadway_py.message import Message
+from broadway_py.option_spec import WEEK, bounds, check_options, option
 from broadway_py.producer import Producer, ProducerFactory
 
 Transformer = Callable[[Message], Message]
 PartitionBy = Callable[[Message], Hashable]
 Executor = Literal["loop", "thread"]
 
-
-def _at_least(option: str, value: float, minimum: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ConfigurationError(option, f"must be a number, not {value!r}")
-    if value < minimum:
-        raise ConfigurationError(option, f"must be at least {minimum}, not {value!r}")
-
-
-def _whole(option: str, value: int, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigurationError(option, f"must be a whole number, not {value!r}")
-    _at_least(option, value, minimum)
+MAX_WORKERS = 10_000
+"""Most processors, and most batch processors of one batcher, in a pipeline file."""
+MAX_DEMAND = 100_000
+_ORDERING = "the connector's ordering key"
 
 
 @dataclass(frozen=True)
@@ -45,11 +41,11 @@ class ProducerOptions:
     """
 
     producer: Producer | ProducerFactory
-    concurrency: int = 1
+    concurrency: int = option(1, "producer stages (broker consumers)", least=1, most=1_000)
     transformer: Transformer | None = None
 
     def __post_init__(self) -> None:
-        _whole("producer.concurrency", self.concurrency, 1)
+        check_options(self, "producer")
         if isinstance(self.producer, Producer):
             if self.concurrency != 1:
                 raise ConfigurationError(
@@ -85,21 +81,34 @@ class ProcessorOptions:
     synchronous ``handle_message`` in a worker thread, a chunk at a time.
     """
 
-    concurrency: int = 4
-    max_demand: int = 100
-    min_demand: int | None = None
-    partition_by: PartitionBy | None = None
-    executor: Executor = "loop"
+    concurrency: int = option(
+        4, "processor workers running `handle_message`", least=1, most=MAX_WORKERS
+    )
+    max_demand: int = option(100, "most messages a worker takes at once", least=1, most=MAX_DEMAND)
+    min_demand: int | None = option(
+        None,
+        "refill a worker's buffer when it falls to this many",
+        least=0,
+        most=MAX_DEMAND,
+        shown="max_demand / 2",
+    )
+    partition_by: PartitionBy | None = option(  # noqa: RUF009 (a dataclasses.field)
+        None,
+        "`metadata.<key>` or `package.module:function` of a message: messages with the same "
+        "key go to the same worker, in order",
+        reference=True,
+        shown=_ORDERING,
+    )
+    executor: Executor = option(  # noqa: RUF009 (a dataclasses.field)
+        "loop",
+        "`loop` (async or quick handlers) or `thread` (blocking handlers run in a worker "
+        "thread, a chunk at a time)",
+    )
 
     def __post_init__(self) -> None:
-        _whole("processors.concurrency", self.concurrency, 1)
-        _whole("processors.max_demand", self.max_demand, 1)
-        if self.min_demand is not None:
-            _whole("processors.min_demand", self.min_demand, 0)
-            if self.min_demand >= self.max_demand:
-                raise ConfigurationError(
-                    "processors.min_demand", "must be below processors.max_demand"
-                )
+        check_options(self, "processors")
+        if self.min_demand is not None and self.min_demand >= self.max_demand:
+            raise ConfigurationError("processors.min_demand", "must be below processors.max_demand")
         if self.partition_by is not None and not callable(self.partition_by):
             raise ConfigurationError("processors.partition_by", "must be callable")
         if self.executor not in ("loop", "thread"):
@@ -125,89 +134,95 @@ class BatcherOptions:
     """
 
     name: str = "default"
-    batch_size: int = 100
-    batch_timeout: float = 1.0
-    concurrency: int = 1
-    max_bytes: int | None = None
+    batch_size: int = option(100, "close a batch at this many messages", least=1, most=1_000_000)
+    max_bytes: int | None = option(
+        None,
+        "close a batch at this many bytes of payload",
+        least=1,
+        most=1 << 34,
+        bound="16 GiB",
+    )
+    batch_timeout: float = option(
+        1.0, "close a batch this many seconds after its first message", above=0, most=WEEK
+    )
+    concurrency: int = option(
+        1, "batch processors running `handle_batch`", least=1, most=MAX_WORKERS
+    )
     message_size: Callable[[Message], int] | None = None
-    partition_by: PartitionBy | None = None
+    partition_by: PartitionBy | None = option(  # noqa: RUF009 (a dataclasses.field)
+        None,
+        "as for processors: batches of one key go to one batch processor",
+        reference=True,
+        shown=_ORDERING,
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ConfigurationError("batchers.name", "must be a non-empty string")
         prefix = f"batchers.{self.name}"
-        _whole(f"{prefix}.batch_size", self.batch_size, 1)
-        _at_least(f"{prefix}.batch_timeout", self.batch_timeout, 0)
-        if self.batch_timeout == 0:
-            raise ConfigurationError(f"{prefix}.batch_timeout", "must be above 0")
-        _whole(f"{prefix}.concurrency", self.concurrency, 1)
-        if self.max_bytes is not None:
-            _whole(f"{prefix}.max_bytes", self.max_bytes, 1)
+        check_options(self, prefix)
         if self.partition_by is not None and not callable(self.partition_by):
             raise ConfigurationError(f"{prefix}.partition_by", "must be callable")
-
-
-RATE_LIMIT_MESSAGES = (1, 1_000_000_000)
-"""Lowest and highest ``rate_limit.allowed_messages`` (both included)."""
-
-RATE_LIMIT_INTERVAL = (0.001, 3600.0)
-"""Shortest and longest ``rate_limit.interval`` in seconds (both included): an
-interval of hours or more (or an infinite one) would stop the pipeline while it
-still reads as ready, so the pipeline file, the Python API and the admin
-endpoint all refuse it."""
 
 
 @dataclass(frozen=True)
 class RateLimitOptions:
     """At most ``allowed_messages`` leave the producers per ``interval`` seconds.
 
-    The bounds are :data:`RATE_LIMIT_MESSAGES` and :data:`RATE_LIMIT_INTERVAL`,
-    checked here for every way a rate limit is set (built or changed at run time).
+    Both bounds are strict: checked here for every way a rate limit is set
+    (the pipeline file, the Python API, a change at run time). An interval of
+    hours or more (or an infinite one) would stop the pipeline while it still
+    reads as ready.
     """
 
-    allowed_messages: int
-    interval: float = 1.0
+    allowed_messages: int = option(
+        dataclasses.MISSING,
+        "messages allowed per interval",
+        least=1,
+        most=1_000_000_000,
+        strict=True,
+        bound="10^9",
+    )
+    interval: float = option(1.0, "the interval, in seconds", least=0.001, most=3600.0, strict=True)
 
     def __post_init__(self) -> None:
-        low, high = RATE_LIMIT_MESSAGES
-        _whole("rate_limit.allowed_messages", self.allowed_messages, low)
-        if self.allowed_messages > high:
-            raise ConfigurationError(
-                "rate_limit.allowed_messages",
-                f"must be at most {high:_}, not {self.allowed_messages!r}",
-            )
-        shortest, longest = RATE_LIMIT_INTERVAL
-        _at_least("rate_limit.interval", self.interval, 0)
-        if not shortest <= self.interval <= longest:
-            raise ConfigurationError(
-                "rate_limit.interval",
-                f"must be a finite number of seconds from {shortest:g} to {longest:g}, "
-                f"not {self.interval!r}",
-            )
+        check_options(self, "rate_limit")
+
+
+RATE_LIMIT_MESSAGES = bounds(RateLimitOptions, "allowed_messages")
+"""Lowest and highest ``rate_limit.allowed_messages`` (both included)."""
+
+RATE_LIMIT_INTERVAL = bounds(RateLimitOptions, "interval")
+"""Shortest and longest ``rate_limit.interval`` in seconds (both included)."""
 
 
 @dataclass(frozen=True)
 class ShutdownOptions:
     """A drain (stop() or SIGTERM) returns within ``drain_timeout`` seconds."""
 
-    drain_timeout: float = 30.0
+    drain_timeout: float = option(
+        30.0,
+        "seconds a drain (SIGTERM / SIGINT) may take; past them what is left goes back to "
+        "the broker",
+        least=0,
+        most=WEEK,
+    )
 
     def __post_init__(self) -> None:
-        _at_least("shutdown.drain_timeout", self.drain_timeout, 0)
+        check_options(self, "shutdown")
 
 
 @dataclass(frozen=True)
 class SupervisorOptions:
     """Past ``max_restarts`` stage restarts within ``max_seconds``, the pipeline fails."""
 
-    max_restarts: int = 3
-    max_seconds: float = 5.0
+    max_restarts: int = option(
+        3, "stage restarts allowed within `max_seconds`", least=0, most=10_000
+    )
+    max_seconds: float = option(5.0, "the restart intensity window, in seconds", above=0, most=WEEK)
 
     def __post_init__(self) -> None:
-        _whole("supervisor.max_restarts", self.max_restarts, 0)
-        _at_least("supervisor.max_seconds", self.max_seconds, 0)
-        if self.max_seconds == 0:
-            raise ConfigurationError("supervisor.max_seconds", "must be above 0")
+        check_options(self, "supervisor")
 
 
 def default_message_size(message: Message) -> int:

@@ -1,4 +1,4 @@
-"""Pipeline: builds the topology, runs it, drains it, and tests it.
+"""Pipeline: the public API; runs a topology, drains it, and tests it.
 
 ::
 
@@ -12,7 +12,8 @@
     await pipeline.run()          # until SIGTERM / SIGINT / stop(); raises PipelineFailed
 
 Everything is validated in the constructor; ``run`` / ``start`` only connect
-and start the stage tasks under the supervisor.
+the producers, build the stages (:mod:`broadway_py.topology.build`) and start
+them under the supervisor.
 """
 
 from __future__ import annotations
@@ -40,20 +41,13 @@ from broadway_py.options import (
 from broadway_py.producer import Producer
 from broadway_py.retry import RetryPolicy
 from broadway_py.telemetry import PipelineState, PipelineStateChanged, Telemetry
-from broadway_py.topology.batch_processor_stage import run_batch_processor
-from broadway_py.topology.batcher import Batch, BatchAccumulator
-from broadway_py.topology.batcher_stage import run_batcher
+from broadway_py.topology.build import build_context, build_groups
 from broadway_py.topology.callbacks import Callbacks
-from broadway_py.topology.channel import Channel
-from broadway_py.topology.context import BATCHERS, PROCESSORS, PRODUCERS, StageContext
-from broadway_py.topology.dispatch import ProcessorDispatch
+from broadway_py.topology.context import StageContext
 from broadway_py.topology.holding import Holding
-from broadway_py.topology.in_flight import InFlight, Place
-from broadway_py.topology.processor_stage import run_processor
-from broadway_py.topology.producer_stage import run_producer
+from broadway_py.topology.in_flight import InFlight
 from broadway_py.topology.rate_limiter import RateLimiter
-from broadway_py.topology.supervisor import GroupSpec, StageFactory, Supervisor
-from broadway_py.topology.terminator import Terminator
+from broadway_py.topology.supervisor import Supervisor
 
 log = logging.getLogger("broadway_py.pipeline")
 
@@ -129,15 +123,10 @@ class Pipeline:
             await self._close_producers(started)
             self._set_state("failed")
             raise
-        context = self._build_context()
+        context = build_context(self)
         self._context = context
-        self._supervisor = Supervisor(
-            self._build_groups(context),
-            self.supervisor_options,
-            self.in_flight,
-            context.terminator,
-            self.telemetry,
-        )
+        groups = build_groups(context, self.producers)
+        self._supervisor = Supervisor(groups, self.supervisor_options, context)
         self._set_state("running")
         # Two tasks: the stages (cancelled to abandon a drain) and the lifecycle
         # around them, which always closes the producers.
@@ -278,94 +267,6 @@ class Pipeline:
         if self.telemetry.enabled:
             self.telemetry.emit(PipelineStateChanged(state))
 
-    # -- building ------------------------------------------------------------------
-
-    def _build_context(self) -> StageContext:
-        terminator = Terminator(self.retry, self.callbacks, self.in_flight, self.telemetry)
-        batcher_inboxes: dict[str, Channel[list[Message]]] = {
-            name: Channel(b.batch_size * max(b.concurrency, 2))
-            for name, b in self.batcher_options.items()
-        }
-        return StageContext(
-            pipeline=self.name,
-            producer_options=self.producer_options,
-            processor_options=self.processor_options,
-            batcher_options=self.batcher_options,
-            callbacks=self.callbacks,
-            telemetry=self.telemetry,
-            in_flight=self.in_flight,
-            terminator=terminator,
-            dispatch=ProcessorDispatch(self.processor_options),
-            batcher_inboxes=batcher_inboxes,
-            rate_limiter=self.rate_limiter,
-        )
-
-    def _build_groups(self, context: StageContext) -> list[GroupSpec]:
-        """The stage groups, with every place they keep messages registered as in flight."""
-        in_flight = context.in_flight
-
-        def producer_stage(index: int, producer: Producer) -> StageFactory:
-            holding = Holding()
-            in_flight.register(PRODUCERS, holding)
-            return lambda: run_producer(index, producer, context, holding)
-
-        def processor_stage(index: int, inbox: Channel[list[Message]]) -> StageFactory:
-            holding = Holding()
-            in_flight.register(PROCESSORS, holding)
-            return lambda: run_processor(index, inbox, context, holding)
-
-        for channel in context.dispatch.channels:
-            in_flight.register(PROCESSORS, channel)
-        groups = [
-            GroupSpec(
-                "producer",
-                [(f"producer_{i}", producer_stage(i, p)) for i, p in enumerate(self.producers)],
-                close_inputs=lambda: None,
-            ),
-            GroupSpec(
-                "processor",
-                [
-                    (f"processor_{i}", processor_stage(i, inbox))
-                    for i, inbox in enumerate(context.dispatch.inboxes)
-                ],
-                close_inputs=context.dispatch.close,
-            ),
-        ]
-        if self.batcher_options:
-            groups.append(self._batcher_group(context))
-        return groups
-
-    def _batcher_group(self, context: StageContext) -> GroupSpec:
-        in_flight = context.in_flight
-        stages: list[tuple[str, StageFactory]] = []
-        for name, options in self.batcher_options.items():
-            inbox = context.batcher_inboxes[name]
-            # Channels count messages: room for two full batches per batch processor.
-            per_lane = 2 * options.batch_size
-            if options.partition_by is None:
-                shared: Channel[Batch] = Channel(per_lane * options.concurrency)
-                outboxes = [shared] * options.concurrency
-            else:
-                outboxes = [Channel(per_lane) for _ in range(options.concurrency)]
-            accumulator = BatchAccumulator(options)
-            holding = Holding()
-            places: list[Place] = [inbox, accumulator, holding, *dict.fromkeys(outboxes)]
-            for place in places:
-                in_flight.register(BATCHERS, place)
-            stages.append(
-                (f"batcher_{name}", _batcher_factory(accumulator, inbox, outboxes, holding))
-            )
-            for i, outbox in enumerate(outboxes):
-                stages.append(
-                    (f"batch_processor_{name}_{i}", _batch_processor_factory(outbox, context))
-                )
-
-        def close() -> None:
-            for inbox in context.batcher_inboxes.values():
-                inbox.close()
-
-        return GroupSpec("batcher", stages, close_inputs=close)
-
     # -- testing helpers -----------------------------------------------------------
 
     async def test_message(
@@ -398,7 +299,7 @@ class Pipeline:
             message.batch_mode = batch_mode
             messages.append(message)
         waiting = [self._caller.expect(m) for m in messages]
-        context.in_flight.receive(messages, asyncio.get_running_loop().time())
+        self.in_flight.receive(messages, asyncio.get_running_loop().time())
         # Held by the caller until handed over; a restart does not take it from here.
         rejected = await context.dispatch.dispatch(messages, Holding())
         if rejected:
@@ -476,18 +377,3 @@ def _name_of(function: Callable[..., Hashable | Message] | None) -> str | None:
     if function is None:
         return None
     return getattr(function, "__qualname__", None) or repr(function)
-
-
-def _batcher_factory(
-    accumulator: BatchAccumulator,
-    inbox: Channel[list[Message]],
-    outboxes: list[Channel[Batch]],
-    holding: Holding,
-) -> StageFactory:
-    return lambda: run_batcher(accumulator, inbox, outboxes, holding)
-
-
-def _batch_processor_factory(inbox: Channel[Batch], context: StageContext) -> StageFactory:
-    holding = Holding()
-    context.in_flight.register(BATCHERS, holding)
-    return lambda: run_batch_processor(inbox, context, holding)

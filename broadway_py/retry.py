@@ -13,6 +13,7 @@ from typing import Literal
 
 from broadway_py.errors import ConfigurationError, PoisonMessageError
 from broadway_py.message import Message
+from broadway_py.option_spec import WEEK, check_options, option
 
 DecisionKind = Literal["retry", "dead_letter", "discard"]
 
@@ -75,25 +76,28 @@ class RetryPolicy:
     ``dead_letter`` is false.
     """
 
-    max_attempts: int = 3
-    min_delay: float = 1.0
-    max_delay: float = 60.0
-    multiplier: float = 2.0
-    jitter: float = 0.2
-    never_retry: tuple[type[BaseException], ...] = ()
-    dead_letter: bool = True
+    # The options, each defined once (option_spec): the pipeline file's schema,
+    # the docs table and the checks below all come from these lines.
+    max_attempts: int = option(
+        3, "deliveries of a message before it is given up", least=1, most=1_000
+    )
+    min_delay: float = option(1.0, "seconds before the first retry", least=0, most=WEEK)
+    max_delay: float = option(60.0, "the longest delay", least=0, most=WEEK)
+    multiplier: float = option(2.0, "growth of the delay per attempt", least=1, most=100.0)
+    jitter: float = option(0.2, "random spread of each delay (0.2 = ±20%)", least=0, most=1)
+    never_retry: tuple[type[BaseException], ...] = option(
+        (),
+        "exceptions never retried: `package.module:Class` or a built-in name (`ValueError`)",
+        reference=True,
+    )
+    dead_letter: bool = option(True, "what is not retried is dead-lettered; false: discarded")
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ConfigurationError("retry.max_attempts", "must be at least 1")
-        if self.min_delay < 0:
-            raise ConfigurationError("retry.min_delay", "must not be negative")
+        check_options(self, "retry")  # lower bounds; the file's schema also takes the upper
         if self.max_delay < self.min_delay:
             raise ConfigurationError("retry.max_delay", "must be at least retry.min_delay")
-        if self.multiplier < 1:
-            raise ConfigurationError("retry.multiplier", "must be at least 1")
-        if not 0 <= self.jitter <= 1:
+        if self.jitter > 1:  # a fraction: above 1 a delay could turn negative
             raise ConfigurationError("retry.jitter", "must be between 0 and 1")
 
     def backoff(self, attempt: int) -> float:

@@ -11,14 +11,13 @@
     else:
         await pipeline.run()
 
-``broadway_py.config.service.run_service`` runs a built pipeline as a service
-(HTTP port, progress lines); it is imported separately, as it loads aiohttp.
+Running a built pipeline as a service (HTTP port, logs, progress lines) is
+:mod:`broadway_py.service`'s work, not this package's.
 See docs/configuration.md for the file format.
 """
 
 from broadway_py.config.builder import build_pipeline, load_pipeline
 from broadway_py.config.loader import LoadedConfig, References, load_config
-from broadway_py.config.logs import configure_logging
 from broadway_py.config.models import PipelineSpec
 from broadway_py.config.overrides import BadOverride, Override, parse_set
 from broadway_py.config.problems import ConfigFileError, Position, Problem
@@ -34,7 +33,6 @@ __all__ = [
     "Problem",
     "References",
     "build_pipeline",
-    "configure_logging",
     "echo_yaml",
     "graph_dot",
     "graph_text",

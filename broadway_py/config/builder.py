@@ -4,28 +4,26 @@ Everything is checked here, once; nothing of the config layer is left on the
 hot path except the decode step. A check that core makes when the pipeline is
 constructed (``processors.min_demand`` below ``max_demand``...) is reported at
 the position of the option it names; every option object is made, so all such
-problems are reported together.
+problems are reported together. An option object is made from its section
+of the file as it is (the section is derived from the object: the same names),
+with the references resolved: adding an option to a core option object adds
+it here too.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
+from broadway_py import options as core
 from broadway_py.config.decode import transformer
 from broadway_py.config.loader import LoadedConfig, load_config, problem_at
 from broadway_py.config.overrides import Override
 from broadway_py.config.problems import ConfigFileError, Problem
 from broadway_py.errors import ConfigurationError
-from broadway_py.options import (
-    BatcherOptions,
-    ProcessorOptions,
-    ProducerOptions,
-    RateLimitOptions,
-    ShutdownOptions,
-    SupervisorOptions,
-)
 from broadway_py.pipeline import Pipeline
 from broadway_py.retry import RetryPolicy
 from broadway_py.telemetry import Telemetry
@@ -57,6 +55,11 @@ def load_pipeline(
     return loaded, build_pipeline(loaded, telemetry)
 
 
+def from_section(make: Callable[..., T], section: BaseModel, **resolved: Any) -> T:
+    """``make`` called with each option of ``section`` as given, and the ``resolved`` references."""
+    return make(**{**section.model_dump(), **resolved})
+
+
 def _build(loaded: LoadedConfig, telemetry: Telemetry | None) -> Pipeline:
     spec = loaded.spec
     refs = loaded.references
@@ -76,7 +79,7 @@ def _build(loaded: LoadedConfig, telemetry: Telemetry | None) -> Pipeline:
     factory = connector.producer_factory(loaded.options, demand=demand)
     ordering = connector.ordering_key(loaded.options)
     producer = made(
-        lambda: ProducerOptions(
+        lambda: core.ProducerOptions(
             factory,
             concurrency=spec.producer.concurrency,
             transformer=transformer(
@@ -85,49 +88,26 @@ def _build(loaded: LoadedConfig, telemetry: Telemetry | None) -> Pipeline:
         )
     )
     processor_options = made(
-        lambda: ProcessorOptions(
-            concurrency=processors.concurrency,
-            max_demand=processors.max_demand,
-            min_demand=processors.min_demand,
-            partition_by=refs.processor_partition or ordering,
-            executor=processors.executor,
+        lambda: from_section(
+            core.ProcessorOptions, processors, partition_by=refs.processor_partition or ordering
         )
     )
     batchers = [
         made(
-            lambda name=name, batcher=batcher: BatcherOptions(  # type: ignore[misc]
+            lambda name=name, batcher=batcher: from_section(  # type: ignore[misc]
+                core.BatcherOptions,
+                batcher,
                 name=name,
-                batch_size=batcher.batch_size,
-                batch_timeout=batcher.batch_timeout,
-                concurrency=batcher.concurrency,
-                max_bytes=batcher.max_bytes,
                 partition_by=refs.batcher_partitions.get(name) or ordering,
             )
         )
         for name, batcher in spec.batchers.items()
     ]
     limit = spec.rate_limit
-    rate_limit = (
-        made(lambda: RateLimitOptions(limit.allowed_messages, limit.interval))
-        if limit is not None
-        else None
-    )
-    retry = spec.retry
-    policy = made(
-        lambda: RetryPolicy(
-            max_attempts=retry.max_attempts,
-            min_delay=retry.min_delay,
-            max_delay=retry.max_delay,
-            multiplier=retry.multiplier,
-            jitter=retry.jitter,
-            never_retry=refs.never_retry,
-            dead_letter=retry.dead_letter,
-        )
-    )
-    shutdown = made(lambda: ShutdownOptions(spec.shutdown.drain_timeout))
-    supervisor = made(
-        lambda: SupervisorOptions(spec.supervisor.max_restarts, spec.supervisor.max_seconds)
-    )
+    rate_limit = made(lambda: from_section(core.RateLimitOptions, limit)) if limit else None
+    policy = made(lambda: from_section(RetryPolicy, spec.retry, never_retry=refs.never_retry))
+    shutdown = made(lambda: from_section(core.ShutdownOptions, spec.shutdown))
+    supervisor = made(lambda: from_section(core.SupervisorOptions, spec.supervisor))
     if found:
         raise ConfigFileError(found)
     assert producer is not None

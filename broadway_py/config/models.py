@@ -2,40 +2,48 @@
 
 These models hold plain data (import paths stay strings); the loader resolves
 the references and each connector validates its own section with its own
-``Options`` model. See docs/configuration.md for the user-facing reference.
+``Options`` model. The sections of the core's option objects (``processors``,
+``batchers``, ``rate_limit``, ``retry``, ``shutdown``, ``supervisor``) are
+derived from them (:mod:`broadway_py.schema.sections`): an option is defined
+once, on its core field. See docs/configuration.md for the user-facing reference.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from broadway_py.options import RATE_LIMIT_INTERVAL, RATE_LIMIT_MESSAGES
+from broadway_py import options as core
+from broadway_py.option_spec import WEEK, Option
+from broadway_py.options import MAX_WORKERS
+from broadway_py.retry import RetryPolicy
+from broadway_py.schema.fields import Seconds
+from broadway_py.schema.sections import MAX_REFERENCES, field_of, section_model
 
 Decode = Literal["json", "text", "bytes"]
-Executor = Literal["loop", "thread"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["plain", "json"]
 
 CONNECTOR_KEYS = ("memory", "generator", "kafka", "rabbitmq", "sqs")
 """The producer types; a producer section names exactly one."""
 
-MAX_PRODUCERS = 1_000
-MAX_WORKERS = 10_000
-"""Most processors, and most batch processors of one batcher."""
-MAX_DEMAND = 100_000
-MAX_BATCH_SIZE = 1_000_000
-MAX_BATCH_BYTES = 1 << 34
+SECTIONS: dict[str, tuple[type, dict[str, Option] | None]] = {
+    "producer": (core.ProducerOptions, None),
+    "processors": (core.ProcessorOptions, None),
+    "batchers": (core.BatcherOptions, None),
+    "rate_limit": (core.RateLimitOptions, None),
+    "retry": (RetryPolicy, None),
+    "shutdown": (core.ShutdownOptions, None),
+    "supervisor": (core.SupervisorOptions, None),
+}
+"""The sections whose options a core object defines (its class, and the options' Options
+when its fields do not carry them), in the docs' order."""
+
 MAX_BATCHERS = 100
-MAX_ATTEMPTS = 1_000
-MAX_MULTIPLIER = 100.0
-MAX_RESTARTS = 10_000
-MAX_SECONDS = 7 * 24 * 3600.0
-"""Every duration (timeouts, intervals, delays) is at most a week."""
-MAX_LIST = 1_000
-"""Most items of a list of names (never_retry...)."""
+MAX_LIST = MAX_REFERENCES
+"""Most items of a list of names (never_retry, loggers...)."""
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
@@ -76,9 +84,7 @@ class ProducerSpec(Spec):
     kafka: dict[str, Any] | None = Field(default=None, description="Kafka topics.")
     rabbitmq: dict[str, Any] | None = Field(default=None, description="A RabbitMQ queue.")
     sqs: dict[str, Any] | None = Field(default=None, description="An SQS queue.")
-    concurrency: int = Field(
-        default=1, ge=1, le=MAX_PRODUCERS, description="Producer stages (broker consumers)."
-    )
+    concurrency: int = field_of(core.ProducerOptions, "concurrency")
     decode: Decode = Field(
         default="bytes",
         description="How message data is decoded before the handler sees it: json, "
@@ -92,117 +98,52 @@ class ProducerSpec(Spec):
     )
 
 
-class ProcessorsSpec(Spec):
-    """The processors that run handle_message."""
-
-    concurrency: int = Field(default=4, ge=1, le=MAX_WORKERS, description="Processor workers.")
-    max_demand: int = Field(
-        default=100, ge=1, le=MAX_DEMAND, description="Most messages a worker takes at once."
-    )
-    min_demand: int | None = Field(
-        default=None,
-        ge=0,
-        le=MAX_DEMAND,
-        description="Refill a worker's buffer when it falls to this many.",
-    )
-    partition_by: str | None = Field(
-        default=None,
-        description="metadata.<key> or package.module:function: messages with the same "
-        "key go to the same worker, in order. Default: the connector's ordering key.",
-    )
-    executor: Executor = Field(
-        default="loop", description="loop (async handlers) or thread (blocking handlers)."
-    )
-
-    @model_validator(mode="after")
-    def _demand(self) -> ProcessorsSpec:
-        if self.min_demand is not None and self.min_demand >= self.max_demand:
-            raise ValueError(
-                f"min_demand ({self.min_demand}) must be below max_demand ({self.max_demand})"
-            )
-        return self
+def _demand(spec: Any) -> Any:
+    if spec.min_demand is not None and spec.min_demand >= spec.max_demand:
+        raise ValueError(
+            f"min_demand ({spec.min_demand}) must be below max_demand ({spec.max_demand})"
+        )
+    return spec
 
 
-class BatcherSpec(Spec):
-    """A named batcher and its batch processors."""
-
-    batch_size: int = Field(
-        default=100, ge=1, le=MAX_BATCH_SIZE, description="Close a batch at this many messages."
-    )
-    max_bytes: int | None = Field(
-        default=None,
-        ge=1,
-        le=MAX_BATCH_BYTES,
-        description="Close a batch at this many bytes of payload.",
-    )
-    batch_timeout: float = Field(
-        default=1.0,
-        gt=0,
-        le=MAX_SECONDS,
-        description="Close a batch this many seconds after its first message.",
-    )
-    concurrency: int = Field(
-        default=1, ge=1, le=MAX_WORKERS, description="Batch processors running handle_batch."
-    )
-    partition_by: str | None = Field(
-        default=None,
-        description="metadata.<key> or package.module:function: batches of the same key "
-        "go to the same batch processor. Default: the connector's ordering key.",
-    )
+def _delays(spec: Any) -> Any:
+    if spec.max_delay < spec.min_delay:
+        raise ValueError(
+            f"max_delay ({spec.max_delay:g}) must be at least min_delay ({spec.min_delay:g})"
+        )
+    return spec
 
 
-class RateLimitSpec(Spec):
-    """At most allowed_messages leave the producers per interval seconds."""
+if TYPE_CHECKING:
 
-    allowed_messages: int = Field(
-        ge=RATE_LIMIT_MESSAGES[0],
-        le=RATE_LIMIT_MESSAGES[1],
-        description="Messages allowed per interval.",
-    )
-    interval: float = Field(
-        default=1.0,
-        ge=RATE_LIMIT_INTERVAL[0],
-        le=RATE_LIMIT_INTERVAL[1],
-        description="The interval, in seconds.",
-    )
+    class Derived(Spec):
+        """A section derived from a core option object: its fields are the object's options."""
 
+        def __getattr__(self, name: str) -> Any: ...
 
-class RetrySpec(Spec):
-    """How failed messages are retried."""
+    ProcessorsSpec = Derived
+    BatcherSpec = Derived
+    RateLimitSpec = Derived
+    RetrySpec = Derived
+    ShutdownSpec = Derived
+    SupervisorSpec = Derived
+else:
 
-    max_attempts: int = Field(
-        default=3, ge=1, le=MAX_ATTEMPTS, description="Deliveries before giving up."
-    )
-    min_delay: float = Field(
-        default=1.0, ge=0, le=MAX_SECONDS, description="Seconds before the first retry."
-    )
-    max_delay: float = Field(
-        default=60.0, ge=0, le=MAX_SECONDS, description="Longest delay between retries."
-    )
-    multiplier: float = Field(
-        default=2.0, ge=1, le=MAX_MULTIPLIER, description="Backoff growth per attempt."
-    )
-    jitter: float = Field(
-        default=0.2, ge=0, le=1, description="Random spread of each delay (0..1)."
-    )
-    never_retry: list[str] = Field(
-        default_factory=list,
-        max_length=MAX_LIST,
-        description="Exceptions that are never retried: package.module:Class, or a "
-        "built-in name such as ValueError.",
-    )
-    dead_letter: bool = Field(
-        default=True,
-        description="What is not retried is dead-lettered (true) or discarded (false).",
-    )
+    def _section(name: str, section: str, doc: str, **validators: Any) -> type[BaseModel]:
+        made, described = SECTIONS[section]
+        checks = {key: model_validator(mode="after")(check) for key, check in validators.items()}
+        return section_model(name, made, Spec, doc, described, checks)
 
-    @model_validator(mode="after")
-    def _delays(self) -> RetrySpec:
-        if self.max_delay < self.min_delay:
-            raise ValueError(
-                f"max_delay ({self.max_delay:g}) must be at least min_delay ({self.min_delay:g})"
-            )
-        return self
+    ProcessorsSpec = _section(
+        "ProcessorsSpec", "processors", "The processors that run handle_message.", _demand=_demand
+    )
+    BatcherSpec = _section("BatcherSpec", "batchers", "A named batcher and its batch processors.")
+    RateLimitSpec = _section(
+        "RateLimitSpec", "rate_limit", "At most allowed_messages leave per interval seconds."
+    )
+    RetrySpec = _section("RetrySpec", "retry", "How failed messages are retried.", _delays=_delays)
+    ShutdownSpec = _section("ShutdownSpec", "shutdown", "How a drain ends.")
+    SupervisorSpec = _section("SupervisorSpec", "supervisor", "How often a stage may crash.")
 
 
 class DeadLetterSpec(Spec):
@@ -211,24 +152,6 @@ class DeadLetterSpec(Spec):
     destination: str | None = Field(
         default=None,
         description="The dead-letter queue / topic, passed to the connector's own option.",
-    )
-
-
-class ShutdownSpec(Spec):
-    drain_timeout: float = Field(
-        default=30.0,
-        ge=0,
-        le=MAX_SECONDS,
-        description="Seconds a drain (SIGTERM) may take before giving up.",
-    )
-
-
-class SupervisorSpec(Spec):
-    max_restarts: int = Field(
-        default=3, ge=0, le=MAX_RESTARTS, description="Stage restarts allowed within max_seconds."
-    )
-    max_seconds: float = Field(
-        default=5.0, gt=0, le=MAX_SECONDS, description="The restart intensity window."
     )
 
 
@@ -243,10 +166,8 @@ class HttpSpec(Spec):
         "(in a container).",
     )
     port: int = Field(default=9400, ge=0, le=65535, description="Port; 0 picks a free one.")
-    stall_window: float = Field(
+    stall_window: Seconds = Field(
         default=60.0,
-        gt=0,
-        le=MAX_SECONDS,
         description="/readyz turns not-ready when no message was acknowledged for this "
         "many seconds while messages are in flight.",
     )
@@ -262,7 +183,7 @@ class LoggingSpec(Spec):
     progress_interval: float | None = Field(
         default=None,
         gt=0,
-        le=MAX_SECONDS,
+        le=WEEK,
         description="Log a progress line every this many seconds.",
     )
     loggers: dict[str, Level] = Field(

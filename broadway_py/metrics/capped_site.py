@@ -49,12 +49,18 @@ class CappedTCPSite(web.BaseSite):
         self._log = log
 
     @property
+    def host(self) -> str:
+        """The host asked for."""
+        return self._host
+
+    @property
     def port(self) -> int:
         """The port bound (the one asked for, before start)."""
         return self._port if self._bound_port is None else self._bound_port
 
     @property
     def name(self) -> str:
+        """The base URL (``http://host:port``, an IPv6 host in brackets), for logs."""
         host = self._host or "0.0.0.0"
         if ":" in host:
             host = f"[{host}]"

@@ -2,15 +2,17 @@
 
 Counters and histograms come from :class:`PipelineStats`; the state, the
 in-flight count and the age of the oldest in-flight message are read from the
-pipeline itself when Prometheus scrapes, so they are never stale.
+pipeline itself when Prometheus scrapes, so they are never stale. Each
+family's name, kind, labels and help text stand once, in :data:`FAMILIES`;
+``collect`` makes them afresh per scrape (17 objects) and fills in the values.
 """
 
 from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -41,6 +43,109 @@ def oldest_in_flight_age(pipeline: Pipeline) -> float:
         return 0.0 if oldest is None else max(time.monotonic() - oldest, 0.0)
 
 
+Kind = type[CounterMetricFamily] | type[GaugeMetricFamily] | type[HistogramMetricFamily]
+
+FAMILIES: dict[str, tuple[Kind, tuple[str, ...], str]] = {
+    # name: (kind, labels after "pipeline", help), in the order they are exported.
+    "broadway_build_info": (
+        GaugeMetricFamily,
+        ("version", "python"),
+        "Always 1; labels say which broadway_py and Python run this pipeline.",
+    ),
+    "broadway_pipeline_state": (
+        GaugeMetricFamily,
+        ("state",),
+        "1 for the pipeline's current state, 0 for the others.",
+    ),
+    "broadway_messages_received": (
+        CounterMetricFamily,
+        (),
+        "Messages producers handed to the pipeline (redeliveries count again).",
+    ),
+    "broadway_messages_processed": (
+        CounterMetricFamily,
+        ("outcome",),
+        "Results of handle_message: ok, or failed (it raised or failed the message).",
+    ),
+    "broadway_messages_acked": (
+        CounterMetricFamily,
+        ("outcome",),
+        "Messages whose outcome their broker was told, by the final outcome "
+        "(dropped acks are not counted).",
+    ),
+    "broadway_messages_in_flight": (
+        GaugeMetricFamily,
+        (),
+        "Messages received and not yet acknowledged.",
+    ),
+    "broadway_oldest_in_flight_age_seconds": (
+        GaugeMetricFamily,
+        (),
+        "Seconds since the oldest in-flight message was received (0 when none).",
+    ),
+    "broadway_message_processing_seconds": (
+        HistogramMetricFamily,
+        (),
+        "Time handle_message took, per message.",
+    ),
+    "broadway_batch_processing_seconds": (
+        HistogramMetricFamily,
+        ("batcher",),
+        "Time handle_batch took, per batch.",
+    ),
+    "broadway_batch_size_messages": (
+        HistogramMetricFamily,
+        ("batcher",),
+        "Messages per batch handed to handle_batch.",
+    ),
+    "broadway_rate_limiter_wait_seconds": (
+        CounterMetricFamily,
+        (),
+        "Seconds producers spent waiting on the rate limiter.",
+    ),
+    "broadway_stage_restarts": (
+        CounterMetricFamily,
+        ("stage",),
+        "Stage restarts by the supervisor, by the group of the stage that crashed.",
+    ),
+    "broadway_producer_connected": (
+        GaugeMetricFamily,
+        (),
+        "1 when every producer (each of producer.concurrency) is connected, else 0.",
+    ),
+    "broadway_backlog_messages": (
+        GaugeMetricFamily,
+        ("source",),
+        "Messages waiting in the broker, where it tells: a queue's depth, or a topic's "
+        "consumer lag summed over its partitions across every producer.",
+    ),
+    "broadway_ack_failures": (
+        CounterMetricFamily,
+        (),
+        "Acknowledger calls that raised (the broker redelivers what it did not take).",
+    ),
+    "broadway_acks_dropped": (
+        CounterMetricFamily,
+        (),
+        "Acks a connector could not deliver (e.g. meant for a closed channel); "
+        "the broker redelivers those messages.",
+    ),
+    "broadway_last_progress_timestamp_seconds": (
+        GaugeMetricFamily,
+        (),
+        "Unix time of the last ack (of the exporter's start, before the first one).",
+    ),
+}
+"""Every ``broadway_*`` family: its kind, its labels and its help text, defined once."""
+
+
+def _new_families() -> dict[str, Metric]:
+    return {
+        name: kind(name, documentation, labels=["pipeline", *labels])
+        for name, (kind, labels, documentation) in FAMILIES.items()
+    }
+
+
 class PipelineCollector(Collector):
     def __init__(self, pipeline: Pipeline, stats: PipelineStats) -> None:
         self.pipeline = pipeline
@@ -48,158 +153,52 @@ class PipelineCollector(Collector):
         self.name = pipeline.name
 
     def describe(self) -> Iterable[Metric]:
-        return list(self._families(empty=True))
+        return list(_new_families().values())
 
     def collect(self) -> Iterable[Metric]:
-        return list(self._families(empty=False))
+        families = _new_families()
+        self._fill(families)
+        return list(families.values())
 
-    def _families(self, empty: bool) -> Iterator[Metric]:
+    def _fill(self, f: dict[str, Any]) -> None:
+        """Add the samples to ``f``, the families of FAMILIES by name (their add_metric differ)."""
         p = self.name
         stats = self.stats
         pipeline = self.pipeline
-
-        build = GaugeMetricFamily(
-            "broadway_build_info",
-            "Always 1; labels say which broadway_py and Python run this pipeline.",
-            labels=["pipeline", "version", "python"],
+        f["broadway_build_info"].add_metric(
+            [p, broadway_py.__version__, platform.python_version()], 1
         )
-        state_family = GaugeMetricFamily(
-            "broadway_pipeline_state",
-            "1 for the pipeline's current state, 0 for the others.",
-            labels=["pipeline", "state"],
-        )
-        received = CounterMetricFamily(
-            "broadway_messages_received",
-            "Messages producers handed to the pipeline (redeliveries count again).",
-            labels=["pipeline"],
-        )
-        processed = CounterMetricFamily(
-            "broadway_messages_processed",
-            "Results of handle_message: ok, or failed (it raised or failed the message).",
-            labels=["pipeline", "outcome"],
-        )
-        acked = CounterMetricFamily(
-            "broadway_messages_acked",
-            "Messages whose outcome their broker was told, by the final outcome "
-            "(dropped acks are not counted).",
-            labels=["pipeline", "outcome"],
-        )
-        in_flight = GaugeMetricFamily(
-            "broadway_messages_in_flight",
-            "Messages received and not yet acknowledged.",
-            labels=["pipeline"],
-        )
-        oldest = GaugeMetricFamily(
-            "broadway_oldest_in_flight_age_seconds",
-            "Seconds since the oldest in-flight message was received (0 when none).",
-            labels=["pipeline"],
-        )
-        message_seconds = HistogramMetricFamily(
-            "broadway_message_processing_seconds",
-            "Time handle_message took, per message.",
-            labels=["pipeline"],
-        )
-        batch_seconds = HistogramMetricFamily(
-            "broadway_batch_processing_seconds",
-            "Time handle_batch took, per batch.",
-            labels=["pipeline", "batcher"],
-        )
-        batch_sizes = HistogramMetricFamily(
-            "broadway_batch_size_messages",
-            "Messages per batch handed to handle_batch.",
-            labels=["pipeline", "batcher"],
-        )
-        waited = CounterMetricFamily(
-            "broadway_rate_limiter_wait_seconds",
-            "Seconds producers spent waiting on the rate limiter.",
-            labels=["pipeline"],
-        )
-        restarts = CounterMetricFamily(
-            "broadway_stage_restarts",
-            "Stage restarts by the supervisor, by the group of the stage that crashed.",
-            labels=["pipeline", "stage"],
-        )
-        connected = GaugeMetricFamily(
-            "broadway_producer_connected",
-            "1 when every producer (each of producer.concurrency) is connected, else 0.",
-            labels=["pipeline"],
-        )
-        backlog = GaugeMetricFamily(
-            "broadway_backlog_messages",
-            "Messages waiting in the broker, where it tells: a queue's depth, or a topic's "
-            "consumer lag summed over its partitions across every producer.",
-            labels=["pipeline", "source"],
-        )
-        ack_failures = CounterMetricFamily(
-            "broadway_ack_failures",
-            "Acknowledger calls that raised (the broker redelivers what it did not take).",
-            labels=["pipeline"],
-        )
-        dropped = CounterMetricFamily(
-            "broadway_acks_dropped",
-            "Acks a connector could not deliver (e.g. meant for a closed channel); "
-            "the broker redelivers those messages.",
-            labels=["pipeline"],
-        )
-        progress = GaugeMetricFamily(
-            "broadway_last_progress_timestamp_seconds",
-            "Unix time of the last ack (of the exporter's start, before the first one).",
-            labels=["pipeline"],
-        )
-        families: list[Metric] = [
-            build,
-            state_family,
-            received,
-            processed,
-            acked,
-            in_flight,
-            oldest,
-            message_seconds,
-            batch_seconds,
-            batch_sizes,
-            waited,
-            restarts,
-            connected,
-            backlog,
-            ack_failures,
-            dropped,
-            progress,
-        ]
-        if empty:
-            yield from families
-            return
-
-        build.add_metric([p, broadway_py.__version__, platform.python_version()], 1)
         state = "starting" if pipeline.state == "new" else pipeline.state
         for name in STATES:
-            state_family.add_metric([p, name], 1 if name == state else 0)
-        received.add_metric([p], stats.received)
+            f["broadway_pipeline_state"].add_metric([p, name], 1 if name == state else 0)
+        f["broadway_messages_received"].add_metric([p], stats.received)
+        processed = f["broadway_messages_processed"]
         processed.add_metric([p, "ok"], stats.processed_ok)
         processed.add_metric([p, "failed"], stats.processed_failed)
         for outcome in ACK_OUTCOMES:
-            acked.add_metric([p, outcome], stats.acked[outcome])
-        in_flight.add_metric([p], len(pipeline.in_flight))
-        oldest.add_metric([p], oldest_in_flight_age(pipeline))
-        _histogram(message_seconds, [p], stats.message_seconds)
+            f["broadway_messages_acked"].add_metric([p, outcome], stats.acked[outcome])
+        f["broadway_messages_in_flight"].add_metric([p], len(pipeline.in_flight))
+        f["broadway_oldest_in_flight_age_seconds"].add_metric([p], oldest_in_flight_age(pipeline))
+        _histogram(f["broadway_message_processing_seconds"], [p], stats.message_seconds)
         # Every configured batcher has its series from the start, even at 0.
         for name in {**dict.fromkeys(pipeline.batcher_options), **stats.batchers}:
             batcher = stats.batcher(name)
-            _histogram(batch_seconds, [p, name], batcher.seconds)
-            _histogram(batch_sizes, [p, name], batcher.sizes)
-        waited.add_metric([p], stats.rate_limiter_wait)
+            _histogram(f["broadway_batch_processing_seconds"], [p, name], batcher.seconds)
+            _histogram(f["broadway_batch_size_messages"], [p, name], batcher.sizes)
+        f["broadway_rate_limiter_wait_seconds"].add_metric([p], stats.rate_limiter_wait)
         for group in {**dict.fromkeys(STAGE_GROUPS), **stats.restarts}:
-            restarts.add_metric([p, group], stats.restarts.get(group, 0))
+            f["broadway_stage_restarts"].add_metric([p, group], stats.restarts.get(group, 0))
         is_connected = stats.connected
         if is_connected is None:  # no producer reported: take it from the state
             is_connected = pipeline.state in ("running", "draining")
-        connected.add_metric([p], 1 if is_connected else 0)
+        f["broadway_producer_connected"].add_metric([p], 1 if is_connected else 0)
         for source, messages in sorted(stats.backlog.items()):
-            backlog.add_metric([p, source], messages)
-        ack_failures.add_metric([p], stats.ack_failures)
-        dropped.add_metric([p], stats.acks_dropped)
+            f["broadway_backlog_messages"].add_metric([p, source], messages)
+        f["broadway_ack_failures"].add_metric([p], stats.ack_failures)
+        f["broadway_acks_dropped"].add_metric([p], stats.acks_dropped)
         last = stats.last_progress_unix
-        progress.add_metric([p], stats.started_at_unix if last is None else last)
-        yield from families
+        progress = stats.started_at_unix if last is None else last
+        f["broadway_last_progress_timestamp_seconds"].add_metric([p], progress)
 
 
 def _histogram(family: HistogramMetricFamily, labels: list[str], buckets: Buckets) -> None:

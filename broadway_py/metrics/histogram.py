@@ -12,86 +12,33 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 
-MESSAGE_SECONDS = (
-    # Below a microsecond: the demo's handler costs 100-500 ns a message here
-    # (the clock's own cost included; its mean was 311 ns), so the lowest
-    # bounds are under it and its percentiles fall between two measured bounds
-    # instead of being interpolated from 0 inside one wide first bucket.
-    # Below 100 ns is the clock's noise.
-    0.0000001,
-    0.00000025,
-    0.0000005,
-    0.000001,
-    0.0000025,
-    0.000005,
-    0.00001,
-    0.000025,
-    0.00005,
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-)
+
+def decades(mantissas: tuple[str, ...], exponents: range) -> tuple[float, ...]:
+    """``m * 10**e`` for each exponent, then each mantissa: a 1-2.5-5 style series.
+
+    Each bound is parsed from its decimal text, so it is exactly the float its
+    literal would be and its ``repr`` (the ``le`` label) stays short.
+    """
+    return tuple(float(f"{m}e{e}") for e in exponents for m in mantissas)
+
+
+_STEPS = ("1", "2.5", "5")
+
+# Below a microsecond: the demo's handler costs 100-500 ns a message here
+# (the clock's own cost included; its mean was 311 ns), so the lowest bounds
+# are under it and its percentiles fall between two measured bounds instead of
+# being interpolated from 0 inside one wide first bucket. Below 100 ns is the
+# clock's noise.
+MESSAGE_SECONDS = (*decades(_STEPS, range(-7, 1)), 10.0, 30.0, 60.0)
 """Bucket bounds of ``broadway_message_processing_seconds`` (per message): 100 ns to 60 s,
-in steps of at most 2.5x, so that a percentile is off by less than one such step."""
+in steps of at most 2.5x up to 10 s, so that a percentile is off by less than one such step."""
 
-BATCH_SECONDS = (
-    0.00001,
-    0.000025,
-    0.00005,
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    120.0,
-)
+BATCH_SECONDS = (*decades(_STEPS, range(-5, 1)), 10.0, 30.0, 60.0, 120.0)
 """Bucket bounds of ``broadway_batch_processing_seconds`` (per batch): 10 µs (a batch
-handler that does nothing) to 2 minutes (a slow bulk write), steps of at most 2.5x."""
+handler that does nothing) to 2 minutes (a slow bulk write), steps of at most 2.5x up to 10 s."""
 
-BATCH_SIZES = (
-    1.0,
-    2.0,
-    5.0,
-    10.0,
-    20.0,
-    50.0,
-    100.0,
-    200.0,
-    500.0,
-    1000.0,
-    2000.0,
-    5000.0,
-    10000.0,
-)
-"""Bucket bounds of ``broadway_batch_size_messages``."""
+BATCH_SIZES = (*decades(("1", "2", "5"), range(4)), 10000.0)
+"""Bucket bounds of ``broadway_batch_size_messages``: 1 to 10,000 messages."""
 
 
 class Buckets:

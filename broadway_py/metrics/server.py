@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -62,26 +63,28 @@ ADMIN_DISABLED = (
 )
 
 
+@dataclass(eq=False)
 class Server:
     """A running HTTP server for one pipeline; ``port`` is the port actually bound."""
 
-    def __init__(
-        self, runner: web.AppRunner, exporter: Exporter, host: str, port: int, owns_exporter: bool
-    ) -> None:
-        self._runner = runner
-        self.exporter = exporter
-        self.host = host
-        self.port = port
-        self._owns_exporter = owns_exporter
-        self._closed = False
+    _runner: web.AppRunner
+    exporter: Exporter
+    _site: CappedTCPSite
+    _owns_exporter: bool
+    _closed: bool = field(default=False, init=False)
+
+    @property
+    def host(self) -> str:
+        return self._site.host
+
+    @property
+    def port(self) -> int:
+        return self._site.port
 
     @property
     def url(self) -> str:
         """The base URL (``http://host:port``), for logs and tests."""
-        host = self.host or "0.0.0.0"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return self._site.name
 
     async def close(self) -> None:
         """Stop listening, and stop counting if serve() made the exporter. Idempotent."""
@@ -182,7 +185,7 @@ async def serve(
         if owns_exporter:
             exporter.close()
         raise
-    server = Server(runner, exporter, host, site.port, owns_exporter)
+    server = Server(runner, exporter, site, owns_exporter)
     log.info(
         "serving /metrics, /healthz, /readyz, /status on %s%s",
         server.url,
@@ -221,23 +224,17 @@ def build_app(
     return app
 
 
+@dataclass(eq=False)
 class _Routes:
-    def __init__(
-        self,
-        exporter: Exporter,
-        stall_window: float,
-        admin: bool,
-        limits: HttpLimits,
-        admin_token: str | None,
-        redact: Callable[[str], str] | None,
-    ) -> None:
-        self.exporter = exporter
-        self.stall_window = stall_window
-        self.admin = admin
-        self.limits = limits
-        self._admin_token = admin_token
-        self._redact = redact
-        self._refusals = RateLimitedLog(log, LOG_INTERVAL)
+    exporter: Exporter
+    stall_window: float
+    admin: bool
+    limits: HttpLimits
+    _admin_token: str | None
+    _redact: Callable[[str], str] | None
+    _refusals: RateLimitedLog = field(
+        default_factory=lambda: RateLimitedLog(log, LOG_INTERVAL), init=False
+    )
 
     def _json(self, document: Any, status: int = 200) -> web.Response:
         if self._redact is not None:

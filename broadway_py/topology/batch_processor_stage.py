@@ -21,10 +21,10 @@ from broadway_py.topology.holding import Holding
 async def run_batch_processor(
     inbox: Channel[Batch], context: StageContext, holding: Holding
 ) -> None:
-    handle_batch = context.callbacks.handle_batch
+    handle_batch = context.settings.callbacks.handle_batch
     finish = context.terminator.finish
     finish_group = context.terminator.finish_group
-    telemetry = context.telemetry
+    telemetry = context.settings.telemetry
     while True:
         batch = await inbox.get()
         if batch is None:

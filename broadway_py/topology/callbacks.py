@@ -3,12 +3,14 @@
 Whether each callback is ``async`` is found out here, once, so the hot path
 never asks. A result that is not what the callback should return is turned
 into a failure of the message (or batch) it was about, with a reason that says
-what came back.
+what came back; what ``handle_failed`` returns replaces the failed messages
+it was given, once it is checked to be those same messages.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +18,8 @@ from typing import Any
 from broadway_py.errors import InvalidHandlerResult
 from broadway_py.handler import Handler, overrides
 from broadway_py.message import Message
+
+log = logging.getLogger("broadway_py.pipeline")
 
 
 def is_async(function: Callable[..., Any]) -> bool:
@@ -86,3 +90,34 @@ def settle_sync_result(message: Message, result: Any) -> Message:
         f"handle_message returned {type(result).__name__}, not a Message{hint}"
     )
     return message.failed(problem)
+
+
+def settle_failed_result(given: list[Message], result: Any) -> list[Message]:
+    """The failed messages ``handle_failed`` returned, which replace ``given``.
+
+    None keeps ``given`` (the callback changed them in place, or nothing). The
+    result must hold the same messages, in any order, since each is acknowledged
+    exactly once; anything else is logged and ``given`` is acknowledged as it is.
+    """
+    if result is None:
+        return given
+    if (
+        isinstance(result, list)
+        and len(result) == len(given)
+        and all(isinstance(m, Message) for m in result)
+        and {id(m) for m in result} == {id(m) for m in given}
+    ):
+        return result
+    log.error(
+        "handle_failed must return the %d failed messages it was given (maybe changed), "
+        "or None; it returned %s: the messages are acknowledged as they are",
+        len(given),
+        _describe_result(result),
+    )
+    return given
+
+
+def _describe_result(result: Any) -> str:
+    if isinstance(result, list):
+        return f"a list of {len(result)} other items"
+    return type(result).__name__

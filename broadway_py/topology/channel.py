@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import Any, Generic, Protocol, TypeVar
 
+from broadway_py.futures import resolve
+
 
 class Chunk(Protocol):
     """What a channel carries: a sized group of messages (a list, a batch)."""
@@ -71,7 +73,7 @@ class Channel(Generic[T]):
                     return None
                 waiter = loop.create_future()
                 self._getters.append(waiter)
-                timer = loop.call_at(deadline, _resolve, waiter) if deadline is not None else None
+                timer = loop.call_at(deadline, resolve, waiter) if deadline is not None else None
                 try:
                     await waiter
                 except BaseException:
@@ -121,16 +123,11 @@ class Channel(Generic[T]):
             waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-                return
+                return  # woke one that was still waiting
 
     @staticmethod
     def _wake_all(waiters: deque[asyncio.Future[None]]) -> None:
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-
-
-def _resolve(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+        # Results are delivered on a later loop turn: nothing joins ``waiters`` meanwhile.
+        for waiter in waiters:
+            resolve(waiter)
+        waiters.clear()

@@ -1,11 +1,20 @@
-"""StageContext: what every stage of one pipeline shares."""
+"""StageContext: what every stage of one pipeline run shares.
+
+Two kinds of things: the pipeline's settings, read-only and the same for every
+run (:class:`Settings`, which a :class:`~broadway_py.pipeline.Pipeline` is),
+and the parts made for this run by :mod:`broadway_py.topology.build` (the
+terminator, the processors' dispatch, the batchers' inboxes, the draining flag).
+Stages read what they need from it once, when they start, not per message.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from broadway_py.message import Message
 from broadway_py.options import BatcherOptions, ProcessorOptions, ProducerOptions
+from broadway_py.retry import RetryPolicy
 from broadway_py.telemetry import Telemetry
 from broadway_py.topology.callbacks import Callbacks
 from broadway_py.topology.channel import Channel
@@ -17,21 +26,28 @@ from broadway_py.topology.terminator import Terminator
 PRODUCERS, PROCESSORS, BATCHERS = 0, 1, 2
 
 
-@dataclass
-class StageContext:
-    pipeline: str
+class Settings(Protocol):
+    """What the stages read off their pipeline; a Pipeline has each of these."""
+
+    name: str
     producer_options: ProducerOptions
     processor_options: ProcessorOptions
     batcher_options: dict[str, BatcherOptions]
     callbacks: Callbacks
     telemetry: Telemetry
     in_flight: InFlight
+    retry: RetryPolicy
+    rate_limiter: RateLimiter | None
+
+
+@dataclass
+class StageContext:
+    settings: Settings
     terminator: Terminator
     dispatch: ProcessorDispatch
     batcher_inboxes: dict[str, Channel[list[Message]]]
-    rate_limiter: RateLimiter | None
     draining: bool = False
     default_batcher: str | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self.default_batcher = "default" if "default" in self.batcher_options else None
+        self.default_batcher = "default" if "default" in self.batcher_inboxes else None

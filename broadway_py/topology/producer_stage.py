@@ -23,10 +23,11 @@ from broadway_py.topology.holding import Holding
 async def run_producer(
     index: int, producer: Producer, context: StageContext, holding: Holding
 ) -> None:
-    demand = context.processor_options.max_demand
-    limiter = context.rate_limiter
-    transformer = context.producer_options.transformer
-    telemetry = context.telemetry
+    demand = context.settings.processor_options.max_demand
+    limiter = context.settings.rate_limiter
+    transformer = context.settings.producer_options.transformer
+    telemetry = context.settings.telemetry
+    in_flight = context.settings.in_flight
     finish = context.terminator.finish
     clock = asyncio.get_running_loop().time
     while not context.draining:
@@ -42,7 +43,7 @@ async def run_producer(
             limiter.give_back(wanted - len(messages))
         if not messages:
             return
-        context.in_flight.receive(messages, clock())
+        in_flight.receive(messages, clock())
         holding.hold(messages)
         if telemetry.enabled:
             telemetry.emit(MessagesReceived(index, len(messages)))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from broadway_py.futures import resolve
+
 
 class RateLimiter:
     def __init__(
@@ -52,7 +54,7 @@ class RateLimiter:
             assert self._resets_at is not None
             sleeper = loop.create_future()
             self._sleepers.add(sleeper)
-            timer = loop.call_later(max(self._resets_at - self._now(), 0.0), _wake, sleeper)
+            timer = loop.call_later(max(self._resets_at - self._now(), 0.0), resolve, sleeper)
             started = loop.time()
             try:
                 await sleeper
@@ -66,7 +68,7 @@ class RateLimiter:
         """Grant nothing more and wake every waiting ``acquire``: the pipeline drains."""
         self._closed = True
         for sleeper in self._sleepers:
-            _wake(sleeper)
+            resolve(sleeper)
 
     def give_back(self, unused: int) -> None:
         """Return what was granted but not fetched, to this interval's allowance."""
@@ -80,8 +82,3 @@ class RateLimiter:
         if interval is not None:
             self.interval = interval
             self._resets_at = None
-
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)

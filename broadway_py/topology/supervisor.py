@@ -26,9 +26,8 @@ from typing import Any
 from broadway_py.errors import PipelineFailed
 from broadway_py.message import describe_exception
 from broadway_py.options import SupervisorOptions
-from broadway_py.telemetry import StageGroup, StageRestarted, Telemetry
-from broadway_py.topology.in_flight import InFlight
-from broadway_py.topology.terminator import Terminator
+from broadway_py.telemetry import StageGroup, StageRestarted
+from broadway_py.topology.context import StageContext
 
 log = logging.getLogger("broadway_py.supervisor")
 
@@ -48,18 +47,14 @@ class GroupSpec:
 
 class Supervisor:
     def __init__(
-        self,
-        groups: list[GroupSpec],
-        options: SupervisorOptions,
-        in_flight: InFlight,
-        terminator: Terminator,
-        telemetry: Telemetry,
+        self, groups: list[GroupSpec], options: SupervisorOptions, context: StageContext
     ) -> None:
         self.groups = groups
         self.options = options
-        self.in_flight = in_flight
-        self.terminator = terminator
-        self.telemetry = telemetry
+        # Where a crashed stage's messages are found, and how they are failed and reported.
+        self.in_flight = context.settings.in_flight
+        self.terminator = context.terminator
+        self.telemetry = context.settings.telemetry
         self.restarts: deque[float] = deque()
         self.restart_count = 0
 

@@ -1,9 +1,12 @@
 """Terminator: the last step of every message, wherever it ends.
 
-Failed messages get their retry decision, ``handle_failed`` sees them, then
-the messages are counted out of the in-flight registry and their acknowledger
-is called, once per (acknowledger, ack_ref) group. The stage that calls
-:meth:`Terminator.finish` has already let go of them.
+Failed messages get their retry decision, ``handle_failed`` sees them (what
+it returns replaces them, and a decision it took away or spoilt is made
+again by the policy: every failed message reaches its acknowledger decided),
+then the messages are counted out of the in-flight registry and their
+acknowledger is called, once per (acknowledger, ack_ref) group, with the
+failed ones sorted by decision (:class:`~broadway_py.acknowledger.Failed`).
+The stage that calls :meth:`Terminator.finish` has already let go of them.
 """
 
 from __future__ import annotations
@@ -11,11 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable, Sequence
 
-from broadway_py.acknowledger import Acknowledger, count_decisions, group_acks
+from broadway_py.acknowledger import NO_FAILURES, Acknowledger, Failed, Outcomes, group_acks
 from broadway_py.message import Message
-from broadway_py.retry import RetryPolicy
+from broadway_py.retry import Decision, RetryPolicy
 from broadway_py.telemetry import AckFailed, MessagesAcked, Telemetry
-from broadway_py.topology.callbacks import Callbacks
+from broadway_py.topology.callbacks import Callbacks, settle_failed_result
 from broadway_py.topology.in_flight import InFlight
 
 log = logging.getLogger("broadway_py.pipeline")
@@ -38,19 +41,34 @@ class Terminator:
         self, successful: Sequence[Message], failed: Sequence[Message], stage: str
     ) -> None:
         if failed:
-            decide = self.policy.decide
-            for message in failed:
-                message.decision = decide(message)
-            if self.handle_failed is not None:
-                try:
-                    await self.handle_failed(list(failed))
-                except Exception:
-                    log.exception("handle_failed raised; the failed messages are acked anyway")
+            failed = await self._decide(failed)
         self.in_flight.settle(len(successful) + len(failed))
         for acknowledger, ack_ref, ok, bad in group_acks(successful, failed):
-            await self._ack(acknowledger, ack_ref, ok, bad, stage)
+            grouped = Failed.of(bad) if bad else NO_FAILURES
+            await self._ack(acknowledger, ack_ref, ok, grouped, stage)
         if self.telemetry.enabled:
-            self._report(successful, failed, stage)
+            outcomes = Outcomes(len(successful))
+            if failed:
+                outcomes.add_failed(Failed.of(failed))
+            self._report(outcomes, stage)
+
+    async def _decide(self, failed: Sequence[Message]) -> list[Message]:
+        """The failed messages, each with its decision, as ``handle_failed`` left them."""
+        decide = self.policy.decide
+        for message in failed:
+            message.decision = decide(message)
+        given = list(failed)
+        if self.handle_failed is None:
+            return given
+        try:
+            decided = settle_failed_result(given, await self.handle_failed(given[:]))
+        except Exception:
+            log.exception("handle_failed raised; the failed messages are acked anyway")
+            decided = given
+        for message in decided:
+            if not isinstance(message.decision, Decision):  # taken away: the policy's again
+                message.decision = decide(message)
+        return decided
 
     async def finish_group(self, successful: list[Message], stage: str) -> None:
         """:meth:`finish` for messages that all succeeded and share one ack group.
@@ -60,16 +78,16 @@ class Terminator:
         """
         self.in_flight.settle(len(successful))
         first = successful[0]
-        await self._ack(first.acknowledger, first.ack_ref, successful, [], stage)
+        await self._ack(first.acknowledger, first.ack_ref, successful, NO_FAILURES, stage)
         if self.telemetry.enabled:
-            self._report(successful, [], stage)
+            self.telemetry.emit(MessagesAcked(stage, len(successful), 0, 0, 0))
 
     async def _ack(
         self,
         acknowledger: Acknowledger,
         ack_ref: Hashable,
         successful: Sequence[Message],
-        failed: Sequence[Message],
+        failed: Failed,
         stage: str,
     ) -> None:
         try:
@@ -79,6 +97,13 @@ class Terminator:
                 self.telemetry.emit(AckFailed(stage, repr(error)))
             raise
 
-    def _report(self, successful: Sequence[Message], failed: Sequence[Message], stage: str) -> None:
-        retried, dead, discarded = count_decisions(failed)
-        self.telemetry.emit(MessagesAcked(stage, len(successful), retried, dead, discarded))
+    def _report(self, outcomes: Outcomes, stage: str) -> None:
+        self.telemetry.emit(
+            MessagesAcked(
+                stage,
+                outcomes.successful,
+                outcomes.retried,
+                outcomes.dead_lettered,
+                outcomes.discarded,
+            )
+        )

@@ -2,7 +2,7 @@
 
 Each test gets its own durable queue (and dead-letter queue). ``remaining``
 counts, from the broker itself (``rabbitmqctl list_queues``, no management
-plugin), what the source queue and its delay queues still hold, ready or
+plugin: tests/broker_scripts.py), what the source queue and its delay queues still hold, ready or
 unacknowledged; ``dead_lettered`` reads the dead-letter queue with basic.get
 on a channel that is then closed, so the messages stay there.
 """
@@ -10,8 +10,6 @@ on a channel that is then closed, so the messages stay there.
 from __future__ import annotations
 
 import asyncio
-import os
-import pathlib
 import uuid
 from collections.abc import Sequence
 
@@ -27,41 +25,16 @@ from broadway_py.connectors.rabbitmq import (
     ReconnectOptions,
     producer_factory,
 )
+from tests.broker_scripts import SHARED_RABBITMQ
 from tests.contract.harness import ConnectorHarness
 
-URL = os.environ.get("BROADWAY_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:35672/")
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "brokers" / "rabbitmq.sh"
+URL = SHARED_RABBITMQ.url
 PERSISTENT = Basic.Properties(delivery_mode=2)
 
 
 async def raw_channel(connection: AbstractConnection, confirms: bool = True) -> RawChannel:
     channel = await connection.channel(publisher_confirms=confirms)
     return await channel.get_underlay_channel()
-
-
-async def queue_depths() -> dict[str, tuple[int, int]]:
-    """name -> (ready, unacknowledged) for every queue of the server, from rabbitmqctl."""
-    process = await asyncio.create_subprocess_exec(
-        str(SCRIPT),
-        "ctl",
-        "list_queues",
-        "-q",
-        "--no-table-headers",
-        "name",
-        "messages_ready",
-        "messages_unacknowledged",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl list_queues failed: {err.decode(errors='replace')}")
-    depths: dict[str, tuple[int, int]] = {}
-    for line in out.decode().splitlines():
-        parts = line.split("\t")
-        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-            depths[parts[0]] = (int(parts[1]), int(parts[2]))
-    return depths
 
 
 async def read_queue(connection: AbstractConnection, queue: str) -> list[bytes]:
@@ -99,7 +72,7 @@ class RabbitMQHarness(ConnectorHarness):
 
     async def teardown(self) -> None:
         try:
-            names = [n for n in await queue_depths() if n.startswith(self.queue)]
+            names = [n for n in await SHARED_RABBITMQ.depths() if n.startswith(self.queue)]
             channel = await raw_channel(self.connection, confirms=False)
             for name in names:
                 await channel.queue_delete(name, if_unused=False, if_empty=False)
@@ -121,7 +94,7 @@ class RabbitMQHarness(ConnectorHarness):
         return await read_queue(self.connection, self.dead_letter_queue)
 
     async def remaining(self) -> int:
-        depths = await queue_depths()
+        depths = await SHARED_RABBITMQ.depths()
         dead = self.dead_letter_queue
         return sum(
             ready + unacked

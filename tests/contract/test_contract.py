@@ -1,6 +1,7 @@
 """The contract every connector passes, against its real broker.
 
-Consume N and ack; retry with the attempt count; dead-letter; drain; and
+Consume N and ack; retry with the attempt count; dead-letter; carry out the
+decisions ``handle_failed`` returns; drain; and
 redelivery after a producer crash and after a hard kill.
 """
 
@@ -11,6 +12,8 @@ from collections import Counter
 
 from broadway_py import (
     BatcherOptions,
+    Decision,
+    Message,
     Pipeline,
     ProcessorOptions,
     ProducerOptions,
@@ -97,6 +100,51 @@ async def test_dead_letters_what_keeps_failing(harness: ConnectorHarness) -> Non
         await wait_until(_remaining_is(harness, 0), harness.patience, "nothing unacked")
     assert sorted(await harness.dead_lettered()) == sorted(sent)
     assert Counter(d for d, _ in recorder.seen) == dict.fromkeys(sent, 2)
+
+
+class Redeciding(Recorder):
+    """Fails every message; ``handle_failed`` returns them reversed, redecided by payload.
+
+    ``d-…0``: discard, ``d-…1``: dead_letter, ``d-…2``: decision taken away, so the
+    policy's again (a retry, then a dead letter). One ack call mixes all three.
+    """
+
+    def handle_failed(self, messages: list[Message]) -> list[Message]:
+        self.failed_seen.extend(messages)
+        for message in messages:
+            kind = int(message.data.rsplit(b"-", 1)[1]) % 3
+            if kind == 0:
+                message.decision = Decision.discard("harmless")
+            elif kind == 1:
+                message.decision = Decision.dead_letter("unwanted")
+            else:
+                message.decision = None
+        return list(reversed(messages))
+
+
+async def test_carries_out_the_decisions_handle_failed_returns(harness: ConnectorHarness) -> None:
+    sent = payloads(12, "h")
+    await harness.publish(sent)
+    recorder = Redeciding(fail=lambda m: True)
+    pipeline = Pipeline(
+        "contract",
+        recorder,
+        harness.producer_options(),
+        ProcessorOptions(concurrency=1, max_demand=12),
+        retry=_policy(harness, 2),
+    )
+    by_kind = {k: [d for d in sent if int(d.rsplit(b"-", 1)[1]) % 3 == k] for k in range(3)}
+    expected_dead = sorted(by_kind[1] + by_kind[2])
+    async with pipeline:
+
+        async def all_dead() -> bool:
+            return len(await harness.dead_lettered()) >= len(expected_dead)
+
+        await wait_until(all_dead, harness.patience, "dead letters")
+        await wait_until(_remaining_is(harness, 0), harness.patience, "nothing unacked")
+    assert sorted(await harness.dead_lettered()) == expected_dead
+    seen = Counter(d for d, _ in recorder.seen)
+    assert seen == {**dict.fromkeys(by_kind[0] + by_kind[1], 1), **dict.fromkeys(by_kind[2], 2)}
 
 
 async def test_drain_finishes_in_flight_and_flushes_batches(harness: ConnectorHarness) -> None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +26,9 @@ import yaml
 
 from tests.deploy.conftest import one
 from tests.deploy.dockerfile_stages import PIPELINE_PATH, only, stages
+from tests.ports import free_port
 
 DRAIN_TIMEOUT = 5
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _status(url: str) -> int:
@@ -48,14 +42,52 @@ def _status(url: str) -> int:
         return 0
 
 
-def _wait_for(url: str, process: subprocess.Popen[str], timeout: float) -> None:
+def _poll(
+    check: Callable[[], bool], process: subprocess.Popen[str], timeout: float, what: str
+) -> None:
     deadline = time.monotonic() + timeout
-    while _status(url) != 200:
+    while not check():
         if process.poll() is not None:
-            raise AssertionError(f"exited {process.returncode} before {url} answered")
+            raise AssertionError(f"exited {process.returncode} before {what}")
         if time.monotonic() > deadline:
-            raise AssertionError(f"{url} did not answer 200 within {timeout}s")
+            raise AssertionError(f"no {what} within {timeout}s")
         time.sleep(0.1)  # sleep-ok: poll interval of a deadline-bounded wait
+
+
+def _answers(url: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
+    _poll(lambda: _status(url) == 200, process, timeout, f"200 from {url}")
+
+
+def _start(argv: list[str], cwd: Path) -> subprocess.Popen[str]:
+    """Run ``argv`` (``broadway-py ...``) with the venv's console script, output captured."""
+    assert argv[0] == "broadway-py"
+    entry = Path(sys.executable).parent / "broadway-py"
+    assert entry.is_file(), "the broadway-py console script is not installed in the venv"
+    return subprocess.Popen(
+        [str(entry), *argv[1:]],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _terminate(
+    process: subprocess.Popen[str], within: float, ready: Callable[[], None]
+) -> tuple[int, float, str]:
+    """Once ``ready`` returns, SIGTERM: (exit code, seconds to exit, output); killed if stuck."""
+    try:
+        ready()
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=within)
+        took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    output = process.stdout.read() if process.stdout else ""
+    return code, took, output
 
 
 def _argv(documents: list[dict[str, Any]], source: str) -> list[str]:
@@ -80,34 +112,19 @@ def test_command_serves_probes_and_drains_on_sigterm(
     (etc / "pipeline.yaml").write_text(yaml.safe_dump(config))
 
     argv = _argv(documents, source)
-    assert argv[0] == "broadway-py"
-    port = _free_port()
+    port = free_port()
     argv = [arg.replace(PIPELINE_PATH, str(etc / "pipeline.yaml")) for arg in argv]
     if "--http-port" in argv:
         argv[argv.index("--http-port") + 1] = str(port)
     else:
         argv += ["--http-port", str(port)]
-    entry = Path(sys.executable).parent / "broadway-py"
-    assert entry.is_file(), "the broadway-py console script is not installed in the venv"
-    process = subprocess.Popen(
-        [str(entry), *argv[1:]],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        _wait_for(f"http://127.0.0.1:{port}/healthz", process, timeout=30)
-        _wait_for(f"http://127.0.0.1:{port}/readyz", process, timeout=30)
-        started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=DRAIN_TIMEOUT + 10)
-        took = time.monotonic() - started
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-    output = process.stdout.read() if process.stdout else ""
+    process = _start(argv, tmp_path)
+
+    def probes_answer() -> None:
+        _answers(f"http://127.0.0.1:{port}/healthz", process)
+        _answers(f"http://127.0.0.1:{port}/readyz", process)
+
+    code, took, output = _terminate(process, DRAIN_TIMEOUT + 10, probes_answer)
     assert code == 0, output
     assert took < DRAIN_TIMEOUT + 5, f"the drain took {took:.1f}s\n{output}"
 
@@ -140,32 +157,14 @@ def test_dockerfile_command_ends_a_timed_out_drain_cleanly(tmp_path: Path) -> No
     argv = [
         arg.replace(PIPELINE_PATH, str(etc / "pipeline.yaml")) for arg in _argv([], "dockerfile")
     ]
-    assert argv[0] == "broadway-py"
-    port = _free_port()
-    entry = Path(sys.executable).parent / "broadway-py"
-    process = subprocess.Popen(
-        [str(entry), *argv[1:], "--http-port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        _wait_for(f"http://127.0.0.1:{port}/healthz", process, timeout=30)
-        deadline = time.monotonic() + 30
-        while not (tmp_path / "started").exists():
-            assert process.poll() is None, f"exited {process.returncode} before handling"
-            assert time.monotonic() < deadline, "the handler did not start within 30s"
-            time.sleep(0.1)  # sleep-ok: poll interval of a deadline-bounded wait
-        started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=TIMED_OUT_DRAIN + 15)
-        took = time.monotonic() - started
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-    output = process.stdout.read() if process.stdout else ""
+    port = free_port()
+    process = _start([*argv, "--http-port", str(port)], tmp_path)
+
+    def handling() -> None:
+        _answers(f"http://127.0.0.1:{port}/healthz", process)
+        _poll((tmp_path / "started").exists, process, 30, "the handler started")
+
+    code, took, output = _terminate(process, TIMED_OUT_DRAIN + 15, handling)
     assert code == 0, output
     assert "Traceback" not in output, output
     drain = re.compile(

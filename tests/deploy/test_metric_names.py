@@ -8,7 +8,6 @@ query against it.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -30,6 +29,7 @@ from tests.deploy.promql import (
     rule_expressions,
 )
 from tests.deploy.tools import DEPLOY, tool
+from tests.ports import free_port
 
 DASHBOARD = DEPLOY / "grafana" / "broadway-py.json"
 RULES = DEPLOY / "prometheus" / "rules.yml"
@@ -99,13 +99,6 @@ def test_the_dashboard_shows_every_metric_family(exposition: Exposition) -> None
 # ---- a real Prometheus ----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
@@ -155,7 +148,7 @@ def prometheus(
         ],
     }
     (work / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
+    port = free_port()
     log = (work / "prometheus.log").open("wb")
     process = subprocess.Popen(
         [

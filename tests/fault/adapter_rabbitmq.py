@@ -2,15 +2,13 @@
 
 Why quorum: it is the queue type that keeps messages (and dead-letters them at
 least once) through a node restart, and counts redeliveries. The queues of a
-case (delay queues are made on demand) are listed with rabbitmqctl, run
-through scripts/brokers/rabbitmq.sh with the node's environment, so the same
-adapter serves the shared node and a private one.
+case (delay queues are made on demand) are listed with rabbitmqctl on the
+node the adapter is given (tests/broker_scripts.py), so the same adapter
+serves the shared node and a private one.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -21,9 +19,10 @@ from aio_pika.abc import AbstractConnection
 
 from broadway_py.connectors.rabbitmq.naming import delay_queue
 from broadway_py.connectors.rabbitmq.options import RetryOptions
-from tests.contract.harness_rabbitmq import SCRIPT, raw_channel, read_queue
+from tests.broker_scripts import SHARED_RABBITMQ, RabbitMQNode
+from tests.contract.harness_rabbitmq import raw_channel, read_queue
 from tests.fault.workload import ids
-from tests.integration.rabbitmq.support import URL, Broker
+from tests.integration.rabbitmq.support import Broker
 
 QUORUM = {"x-queue-type": "quorum"}
 
@@ -33,46 +32,19 @@ def delay_queues(queue: str) -> list[str]:
     return [delay_queue(RetryOptions(), queue, 1 << k) for k in range(17)]
 
 
-async def list_queues(node_env: dict[str, str]) -> dict[str, tuple[int, int]]:
-    """name -> (ready, unacknowledged) for every queue of the node."""
-    process = await asyncio.create_subprocess_exec(
-        str(SCRIPT),
-        "ctl",
-        "list_queues",
-        "-q",
-        "--no-table-headers",
-        "name",
-        "messages_ready",
-        "messages_unacknowledged",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **node_env},
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 90)
-    if process.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl list_queues failed: {err.decode(errors='replace')}")
-    depths: dict[str, tuple[int, int]] = {}
-    for line in out.decode().splitlines():
-        parts = line.split("\t")
-        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-            depths[parts[0]] = (int(parts[1]), int(parts[2]))
-    return depths
-
-
 class RabbitMQAdapter:
     name = "rabbitmq"
 
     def __init__(
         self,
         count: int,
-        url: str = URL,
-        node_env: dict[str, str] | None = None,
+        node: RabbitMQNode = SHARED_RABBITMQ,
         pipeline_url: str | None = None,
     ) -> None:
         self.count = count
-        self.url = url
-        self.pipeline_url = pipeline_url or url
-        self.node_env = node_env or {}
+        self.node = node
+        self.url = node.url
+        self.pipeline_url = pipeline_url or node.url
         self.env: dict[str, str] = {}
         self.queue = f"fault.{uuid.uuid4().hex[:10]}"
         self.dead_letter_queue = f"{self.queue}.dlq"
@@ -137,9 +109,7 @@ class RabbitMQAdapter:
         rabbitmqctl gives the names (delay queues are made on demand) but its
         counts of a quorum queue lag by seconds; a passive declare answers now.
         """
-        names = [
-            n for n in await list_queues(self.node_env) if n.startswith(self.queue) and which(n)
-        ]
+        names = [n for n in await self.node.depths() if n.startswith(self.queue) and which(n)]
         channel = await raw_channel(await self._connect(), confirms=False)
         try:
             total = 0
@@ -152,7 +122,7 @@ class RabbitMQAdapter:
 
     async def close(self) -> None:
         try:
-            names = [n for n in await list_queues(self.node_env) if n.startswith(self.queue)]
+            names = [n for n in await self.node.depths() if n.startswith(self.queue)]
             connection = await self._connect()
             channel = await connection.channel()
             for name in names:

@@ -1,7 +1,7 @@
 """Fixtures of the fault suite: a seeded adapter on a shared broker.
 
 The cases that stop a broker or put a proxy in front of it build their own
-(private.py, test_proxy.py); the others run on the brokers scripts/brokers
+(test_restart.py, test_proxy.py); the others run on the brokers scripts/brokers
 started.
 """
 
@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.fault.adapter import Adapter
-from tests.fault.brokers import shared_adapter
+from tests.fault.brokers import BROKERS, shared_adapter
 
 
-@pytest.fixture
+@pytest.fixture(params=BROKERS)
 async def shared(request: pytest.FixtureRequest) -> AsyncIterator[Adapter]:
-    """A seeded adapter on the shared broker named by the test's ``shared`` parameter."""
+    """A seeded adapter on each shared broker in turn (the test runs once per broker)."""
     adapter = shared_adapter(request.param)
     try:
         await adapter.seed()

@@ -26,14 +26,9 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
+from tests.ports import free_port
+
 Fault = Literal["cut", "stall", "reset"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class _Link:

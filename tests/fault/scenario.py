@@ -9,6 +9,7 @@ are the same for every broker and every fault.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from tests.fault.adapter import Adapter
@@ -56,7 +57,14 @@ class Scenario:
         await wait_until(enough, patience, f"{at_least} ids handled ({self.case})", POLL)
 
     async def finished(self, service: Service, patience: float = PATIENCE) -> None:
-        """Wait until every id is handled or dead-lettered (the process must stay up)."""
+        """Wait until every id is handled or dead-lettered and the broker holds nothing more.
+
+        The process must stay up. Waiting for the broker too matters after a
+        fault: a redelivered duplicate of an id already handled may still be
+        on its way (a fresh retry copy waiting out its delay, an offset not
+        yet committed); it is handled, not stopped half-way, before the
+        outcome is counted.
+        """
         ok = expected_ok(self.adapter.count)
         dead = expected_dead(self.adapter.count)
 
@@ -64,7 +72,9 @@ class Scenario:
             service.assert_alive()
             if not ok <= set(self.records().ok):
                 return False
-            return dead <= set(await self.adapter.dead_letters())
+            if not dead <= set(await self.adapter.dead_letters()):
+                return False
+            return await self.adapter.left() == 0
 
         await wait_until(done, patience, f"every id handled or dead-lettered ({self.case})", POLL)
 
@@ -98,6 +108,32 @@ class Scenario:
     async def close(self) -> None:
         for service in self.services:
             await service.close()
+
+    async def __aenter__(self) -> Scenario:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+Fault = Callable[[Scenario, Service], Awaitable[Service]]
+"""Breaks something while a process runs; returns the process that is to finish the work."""
+
+
+async def interrupted(
+    adapter: Adapter,
+    folder: Path,
+    case: str,
+    fault: Fault,
+    at: int,
+    retry: dict[str, float] | None = None,
+) -> Outcome:
+    """The case: start, wait for ``at`` ids handled, ``fault``, then finish and count."""
+    async with Scenario(adapter, folder, case, retry) as scenario:
+        service = await scenario.start()
+        await scenario.handled(service, at)
+        survivor = await fault(scenario, service)
+        return await run_through(scenario, survivor)
 
 
 async def run_through(scenario: Scenario, service: Service) -> Outcome:

@@ -13,24 +13,19 @@ from pathlib import Path
 import pytest
 
 from tests.fault.adapter import Adapter
-from tests.fault.brokers import BROKERS
-from tests.fault.scenario import Scenario, run_through
+from tests.fault.scenario import Scenario, interrupted
+from tests.fault.service import Service
 
 pytestmark = pytest.mark.fault
 
 
-@pytest.mark.parametrize("shared", BROKERS, indirect=True)
 async def test_sigkill_mid_batch_then_restart_loses_nothing(
     shared: Adapter, tmp_path: Path
 ) -> None:
-    scenario = Scenario(shared, tmp_path, "sigkill")
-    try:
-        first = await scenario.start()
-        await scenario.handled(first, shared.count // 3)
+    async def kill(scenario: Scenario, first: Service) -> Service:
         await first.kill()
         killed_at = scenario.records().handled()
         assert killed_at < shared.count, "the workload finished before the kill"
-        second = await scenario.start()
-        await run_through(scenario, second)
-    finally:
-        await scenario.close()
+        return await scenario.start()
+
+    await interrupted(shared, tmp_path, "sigkill", kill, at=shared.count // 3)

@@ -33,16 +33,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.broker_scripts import PrivateKafka
 from tests.fault.adapter import Adapter
 from tests.fault.adapter_kafka import KafkaAdapter
 from tests.fault.adapter_rabbitmq import RabbitMQAdapter
 from tests.fault.adapter_sqs import SqsAdapter
 from tests.fault.brokers import BROKERS, COUNTS
-from tests.fault.private import PrivateKafka
-from tests.fault.proxy import Fault, Proxy, free_port
-from tests.fault.scenario import Scenario, run_through
+from tests.fault.proxy import Fault, Proxy
+from tests.fault.scenario import Scenario, interrupted
+from tests.fault.service import Service
 from tests.integration.rabbitmq.support import broker_port, url_via
 from tests.integration.sqs.helpers import ENDPOINT
+from tests.ports import free_port
 from tests.support import wait_until
 
 pytestmark = pytest.mark.fault
@@ -88,24 +90,28 @@ async def behind_proxy(broker: str, folder: Path) -> AsyncIterator[tuple[Adapter
 async def test_connection_fault_mid_ack_loses_nothing(
     broker: str, fault: Fault, tmp_path: Path
 ) -> None:
+    outage: list[str] = []
+    faulted: list[Service] = []
+
+    async def break_the_wire(scenario: Scenario, service: Service) -> Service:
+        proxy.arm(fault)
+        await wait_until(proxy.fired.is_set, 30, f"the {fault} to fire")
+        lines_before = len(service.err().splitlines())
+        if fault == "stall":
+            await asyncio.sleep(STALL)  # sleep-ok: the length of the stall itself
+            proxy.resume()
+        await scenario.finished(service)
+        outage.extend(service.err().splitlines()[lines_before:])
+        faulted.append(service)
+        return service
+
     async with behind_proxy(broker, tmp_path) as (adapter, proxy):
-        scenario = Scenario(adapter, tmp_path, f"proxy-{fault}")
-        try:
-            service = await scenario.start()
-            await scenario.handled(service, adapter.count // 3)
-            proxy.arm(fault)
-            await wait_until(proxy.fired.is_set, 30, f"the {fault} to fire")
-            lines_before = len(service.err().splitlines())
-            if fault == "stall":
-                await asyncio.sleep(STALL)  # sleep-ok: the length of the stall itself
-                proxy.resume()
-            await scenario.finished(service)
-            outage = service.err().splitlines()[lines_before:]
-            await run_through(scenario, service)
-            print(f"{scenario.case}: {len(outage)} log lines from the fault to the end")
-            assert proxy.connections >= 1
-            if fault == "cut":
-                assert "Traceback" not in service.err(), service.err()[-3000:]
-                assert len(outage) <= OUTAGE_LOG_LINES, "\n".join(outage)
-        finally:
-            await scenario.close()
+        outcome = await interrupted(
+            adapter, tmp_path, f"proxy-{fault}", break_the_wire, at=adapter.count // 3
+        )
+        print(f"{outcome.case}: {len(outage)} log lines from the fault to the end")
+        assert proxy.connections >= 1
+        if fault == "cut":
+            err = faulted[0].err()
+            assert "Traceback" not in err, err[-3000:]
+            assert len(outage) <= OUTAGE_LOG_LINES, "\n".join(outage)

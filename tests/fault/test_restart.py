@@ -20,17 +20,18 @@ the retries waiting in the broker, must come back.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
+from tests.broker_scripts import PrivateKafka, private_rabbitmq
 from tests.fault.adapter import Adapter
 from tests.fault.adapter_kafka import KafkaAdapter
 from tests.fault.adapter_rabbitmq import RabbitMQAdapter
 from tests.fault.brokers import COUNTS
-from tests.fault.private import PrivateKafka, private_rabbitmq
-from tests.fault.scenario import PATIENCE, Scenario, run_through
+from tests.fault.scenario import PATIENCE, Scenario, interrupted
+from tests.fault.service import Service
 from tests.support import wait_until
 
 pytestmark = pytest.mark.fault
@@ -48,14 +49,18 @@ SQS_SKIP = (
 )
 
 
-async def restart_mid_stream(
-    adapter: Adapter, folder: Path, restart: Callable[[], Awaitable[None]]
-) -> None:
-    scenario = Scenario(adapter, folder, "broker-restart", RESTART_RETRY)
-    try:
-        service = await scenario.start()
-        await scenario.handled(service, adapter.count // 3)
+class PrivateBroker(Protocol):
+    async def start(self) -> None: ...
 
+    async def restart(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+async def restart_mid_stream(broker: PrivateBroker, adapter: Adapter, folder: Path) -> None:
+    """Start ``broker``, seed, and restart it once retries wait on it; then stop it."""
+
+    async def restart(scenario: Scenario, service: Service) -> Service:
         waiting = 0
 
         async def retries_waiting() -> bool:
@@ -65,44 +70,36 @@ async def restart_mid_stream(
 
         await wait_until(retries_waiting, PATIENCE, "retries waiting on the broker", 0.05)
         pending = scenario.records().retries_pending()
-        await restart()
+        await broker.restart()
         print(
             f"{scenario.case}: restart began with {waiting} retries waiting on the broker, "
             f"{len(pending)} ids waiting for their retry"
         )
-        await run_through(scenario, service)
+        return service
+
+    try:
+        await broker.start()
+        try:
+            await adapter.seed()
+            at = adapter.count // 3
+            await interrupted(adapter, folder, "broker-restart", restart, at, RESTART_RETRY)
+        finally:
+            await adapter.close()
     finally:
-        await scenario.close()
+        await broker.stop()
 
 
 @pytest.mark.rabbitmq
 async def test_rabbitmq_restart_with_retries_pending_loses_nothing(tmp_path: Path) -> None:
-    node, url = private_rabbitmq(tmp_path)
-    await node.start()
-    adapter = RabbitMQAdapter(COUNTS["rabbitmq"], url=url, node_env=node.env)
-    try:
-        await adapter.seed()
-        await restart_mid_stream(adapter, tmp_path, node.restart)
-    finally:
-        try:
-            await adapter.close()
-        finally:
-            await node.stop()
+    node = private_rabbitmq(tmp_path)
+    await restart_mid_stream(node, RabbitMQAdapter(COUNTS["rabbitmq"], node), tmp_path)
 
 
 @pytest.mark.kafka
 async def test_durable_kafka_restart_with_retries_pending_loses_nothing(tmp_path: Path) -> None:
     kafka = PrivateKafka(tmp_path, durable=True)
-    await kafka.start()
     adapter = KafkaAdapter(COUNTS["kafka"], bootstrap=kafka.bootstrap)
-    try:
-        await adapter.seed()
-        await restart_mid_stream(adapter, tmp_path, kafka.restart)
-    finally:
-        try:
-            await adapter.close()
-        finally:
-            await kafka.stop()
+    await restart_mid_stream(kafka, adapter, tmp_path)
 
 
 @pytest.mark.sqs

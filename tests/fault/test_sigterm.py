@@ -13,22 +13,17 @@ from pathlib import Path
 import pytest
 
 from tests.fault.adapter import Adapter
-from tests.fault.brokers import BROKERS
-from tests.fault.scenario import Scenario, run_through
-from tests.fault.service import DRAIN_TIMEOUT
+from tests.fault.scenario import Scenario, interrupted
+from tests.fault.service import DRAIN_TIMEOUT, Service
 from tests.fault.workload import expected_ok
 
 pytestmark = pytest.mark.fault
 
 
-@pytest.mark.parametrize("shared", BROKERS, indirect=True)
 async def test_sigterm_under_load_drains_and_returns_the_rest(
     shared: Adapter, tmp_path: Path
 ) -> None:
-    scenario = Scenario(shared, tmp_path, "sigterm")
-    try:
-        first = await scenario.start()
-        await scenario.handled(first, shared.count // 4)
+    async def terminate(scenario: Scenario, first: Service) -> Service:
         took = await scenario.stop(first)
         assert took < DRAIN_TIMEOUT, f"drain took {took:.1f}s"
         records = scenario.records()
@@ -40,7 +35,6 @@ async def test_sigterm_under_load_drains_and_returns_the_rest(
         )
         # Every id not yet handled is still on the broker (dead letters to come are too).
         assert back >= len(unhandled), f"{len(unhandled)} ids unhandled but {back} on the broker"
-        second = await scenario.start()
-        await run_through(scenario, second)
-    finally:
-        await scenario.close()
+        return await scenario.start()
+
+    await interrupted(shared, tmp_path, "sigterm", terminate, at=shared.count // 4)

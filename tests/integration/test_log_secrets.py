@@ -26,7 +26,7 @@ import aiohttp
 import pytest
 from aiobotocore.session import get_session  # type: ignore[import-untyped, unused-ignore]
 
-from broadway_py.config import configure_logging
+from broadway_py.service.logs import configure_logging
 from tests.support import wait_until
 
 SQS_ENDPOINT = os.environ.get("BROADWAY_SQS_ENDPOINT", "http://127.0.0.1:35000")

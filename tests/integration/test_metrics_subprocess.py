@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import textwrap
 import time
@@ -42,6 +41,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.kafka.broker import BOOTSTRAP, FAST_GROUP, create_topics, publish, unique
+from tests.ports import free_port
 from tests.support import wait_until
 
 TOTAL = 5000
@@ -102,13 +102,6 @@ http:
 """
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def parse(text: str) -> Samples:

@@ -1,8 +1,12 @@
+import pytest
+
 from broadway_py import Message
 from broadway_py.acknowledger import (
+    NO_FAILURES,
+    Failed,
     NoopAcknowledger,
+    Outcomes,
     count_decisions,
-    decision_kind,
     group_acks,
 )
 from broadway_py.retry import Decision
@@ -48,28 +52,52 @@ def test_runs_of_one_group_and_equal_refs_that_are_not_identical_share_a_group()
     ]
 
 
-def test_failed_messages_are_counted_by_the_kind_of_their_decision() -> None:
-    decisions = [
-        Decision.retry(1.0),
-        None,  # not decided yet: a retry
-        Decision.dead_letter("bad"),
-        Decision.discard(),
-        Decision.retry(0),
-        Decision.discard(),
-    ]
+def failed_with(*decisions: Decision | None) -> list[Message]:
     failed = []
     for index, decision in enumerate(decisions):
         message = Message(index, acknowledger=NoopAcknowledger())
         message.failed("boom")
         message.decision = decision
         failed.append(message)
-    assert [decision_kind(m) for m in failed] == [
-        "retry",
-        "retry",
-        "dead_letter",
-        "discard",
-        "retry",
-        "discard",
+    return failed
+
+
+def test_failed_messages_are_sorted_by_the_kind_of_their_decision_keeping_order() -> None:
+    decisions = [
+        Decision.retry(1.0),
+        Decision.dead_letter("bad"),
+        Decision.discard(),
+        Decision.retry(0),
+        Decision.discard(),
     ]
-    assert count_decisions(failed) == (3, 1, 2)
+    messages = failed_with(*decisions)
+    failed = Failed.of(messages)
+    assert list(failed) == messages, "as a sequence: every failed message, in order"
+    assert [(m.data, d) for m, d in failed.retry] == [(0, decisions[0]), (3, decisions[3])]
+    assert [(m.data, d) for m, d in failed.dead_letter] == [(1, decisions[1])]
+    assert [m.data for m, _ in failed.discard] == [2, 4]
+    assert all(d is m.decision for group in (failed.retry, failed.discard) for m, d in group)
+    assert count_decisions(messages) == (2, 1, 2)
+    assert count_decisions(failed) == (2, 1, 2)
+
+
+def test_a_failed_message_without_a_decision_is_refused_not_guessed() -> None:
+    with pytest.raises(ValueError, match="without a decision"):
+        Failed.of(failed_with(Decision.discard(), None))
+
+
+def test_no_failures_is_empty_in_every_group() -> None:
+    assert not NO_FAILURES
+    assert (NO_FAILURES.retry, NO_FAILURES.dead_letter, NO_FAILURES.discard) == ((), (), ())
     assert count_decisions([]) == (0, 0, 0)
+
+
+def test_outcomes_count_add_up_and_describe_themselves() -> None:
+    total = Outcomes(successful=2)
+    total.add_failed(Failed.of(failed_with(Decision.retry(0), Decision.dead_letter(), None)[:2]))
+    total.add(Outcomes(discarded=1, retried=1))
+    assert total == Outcomes(successful=2, retried=2, dead_lettered=1, discarded=1)
+    assert total.count == 6
+    assert total.describe() == "2 successful, 2 retried, 1 dead-lettered, 1 discarded"
+    assert Outcomes(retried=3).describe() == "3 retried"
+    assert Outcomes().describe() == "none"

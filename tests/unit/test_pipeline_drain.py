@@ -31,6 +31,17 @@ def slow_pipeline(queue: MemoryQueue, started: list[object]) -> Pipeline:
     )
 
 
+async def busy(count: int) -> tuple[MemoryQueue, Pipeline, asyncio.Task[None]]:
+    """``count`` messages; the pipeline running until both processors hold one for good."""
+    queue = MemoryBroker().queue("q")
+    queue.push_many(range(count))
+    started: list[object] = []
+    pipeline = slow_pipeline(queue, started)
+    running = asyncio.create_task(pipeline.run())
+    await wait_until(lambda: len(started) == 2, 5, "both processors to be busy")
+    return queue, pipeline, running
+
+
 def drain_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "drain timed out" in r.getMessage()]
 
@@ -38,12 +49,7 @@ def drain_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 async def test_sigterm_past_the_drain_timeout_returns_and_leaves_the_rest_to_the_broker(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    queue = MemoryBroker().queue("q")
-    queue.push_many(range(40))
-    started: list[object] = []
-    pipeline = slow_pipeline(queue, started)
-    running = asyncio.create_task(pipeline.run())
-    await wait_until(lambda: len(started) == 2, 5, "both processors to be busy")
+    queue, pipeline, running = await busy(40)
     in_flight = len(pipeline.in_flight)
     assert in_flight > 2  # the busy ones plus what waits in the processors' buffers
     with caplog.at_level(logging.INFO, "broadway_py.pipeline"):
@@ -63,12 +69,7 @@ async def test_sigterm_past_the_drain_timeout_returns_and_leaves_the_rest_to_the
 async def test_two_stops_past_the_drain_timeout_while_run_waits_log_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    queue = MemoryBroker().queue("q")
-    queue.push_many(range(10))
-    started: list[object] = []
-    pipeline = slow_pipeline(queue, started)
-    running = asyncio.create_task(pipeline.run())
-    await wait_until(lambda: len(started) == 2, 5, "both processors to be busy")
+    queue, pipeline, running = await busy(10)
     with caplog.at_level(logging.WARNING, "broadway_py.pipeline"):
         await asyncio.wait_for(asyncio.gather(pipeline.stop(), pipeline.stop()), DRAIN_TIMEOUT + 5)
     await asyncio.wait_for(running, 5)
@@ -78,12 +79,7 @@ async def test_two_stops_past_the_drain_timeout_while_run_waits_log_once(
 
 
 async def test_kill_while_run_waits_returns_run() -> None:
-    queue = MemoryBroker().queue("q")
-    queue.push_many(range(10))
-    started: list[object] = []
-    pipeline = slow_pipeline(queue, started)
-    running = asyncio.create_task(pipeline.run())
-    await wait_until(lambda: len(started) == 2, 5, "both processors to be busy")
+    queue, pipeline, running = await busy(10)
     await asyncio.wait_for(pipeline.kill(), 5)
     await asyncio.wait_for(running, 5)
     assert running.exception() is None

@@ -8,6 +8,7 @@ EXPECTED = {
     "CallerAcknowledger",
     "ConfigurationError",
     "Decision",
+    "Failed",
     "Handler",
     "Message",
     "NoopAcknowledger",

@@ -29,7 +29,7 @@ import logging
 from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol
 
-from broadway_py.acknowledger import decision_kind
+from broadway_py.acknowledger import Decided, Failed
 from broadway_py.connectors.kafka.message import delivery_of, offset_of
 from broadway_py.connectors.kafka.offsets import PartitionOffsets
 from broadway_py.connectors.kafka.publisher import Publisher
@@ -86,12 +86,10 @@ class KafkaAcknowledger:
     def __init__(self, session: AckSession) -> None:
         self.session = session
 
-    async def ack(
-        self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
-    ) -> None:
+    async def ack(self, ack_ref: Hashable, successful: Sequence[Message], failed: Failed) -> None:
         touched: set[PartitionOffsets] = set()
         stale: _Stale | None = None
-        decided: tuple[list[Message], list[Message]] | None = None
+        decided: tuple[list[Decided], list[Decided]] | None = None
         if failed:
             # First: a retry in ordered mode rewinds its partition before any success is
             # marked (see the module's docstring).
@@ -141,60 +139,55 @@ class KafkaAcknowledger:
             self.session.acks_dropped(REWOUND, rewound, rewound_failed)
 
     def _decide(
-        self, failed: Sequence[Message], touched: set[PartitionOffsets], stale: _Stale
-    ) -> tuple[list[Message], list[Message]]:
+        self, failed: Failed, touched: set[PartitionOffsets], stale: _Stale
+    ) -> tuple[list[Decided], list[Decided]]:
         """Carry out what needs no broker call; returns the retries and dead letters to publish.
 
         Discards are marked done. In ordered mode the first retried message of each
         partition rewinds it (its retry); what follows it in the partition is read again.
         """
         ordered = self.session.ordered
-        in_place = self._rewind_for_retries(failed) if ordered else {}
-        retry: list[Message] = []
-        dead: list[Message] = []
-        for message in failed:
-            delivery = delivery_of(message)
-            offsets, epoch, offset = delivery.offsets, delivery.epoch, offset_of(message)
-            if not offsets.is_current(offset, epoch):
-                if not in_place or in_place.get(offsets) is not message:
-                    stale.note(message, offsets)
+        in_place = self._rewind_for_retries(failed.retry) if ordered else {}
+        for message, _ in failed.discard:
+            if _live(message, in_place, stale):
+                delivery = delivery_of(message)
+                delivery.offsets.done(offset_of(message), delivery.epoch)
+                touched.add(delivery.offsets)
+        dead = [pair for pair in failed.dead_letter if _live(pair[0], in_place, stale)]
+        retry: list[Decided] = []
+        for message, decision in failed.retry:
+            if not _live(message, in_place, stale):
                 continue
-            kind = decision_kind(message)
-            if kind == "discard":
-                offsets.done(offset, epoch)
-                touched.add(offsets)
-            elif kind == "dead_letter":
-                dead.append(message)
-            elif not ordered:
-                retry.append(message)
-            elif in_place.get(offsets) is not message:  # not read again: no rewind was made
-                stale.note(message, offsets)
+            if not ordered:
+                retry.append((message, decision))
+            elif in_place.get(offsets := delivery_of(message).offsets) is not message:
+                stale.note(message, offsets)  # not read again: no rewind was made
         return retry, dead
 
-    def _rewind_for_retries(self, failed: Sequence[Message]) -> dict[PartitionOffsets, Message]:
+    def _rewind_for_retries(self, retries: Sequence[Decided]) -> dict[PartitionOffsets, Message]:
         """Ordered mode: rewind each partition to its first retried message; returns them."""
-        first: dict[PartitionOffsets, Message] = {}
-        for message in failed:
-            if decision_kind(message) == "retry" and _current(message):
+        first: dict[PartitionOffsets, Decided] = {}
+        for message, decision in retries:
+            if _current(message):
                 offsets = delivery_of(message).offsets
                 seen = first.get(offsets)
-                if seen is None or offset_of(message) < offset_of(seen):
-                    first[offsets] = message
-        for offsets, message in first.items():
-            delay = message.decision.delay if message.decision is not None else 0.0
-            self.session.rewind(offsets, offset_of(message), delay, message.attempt + 1)
-        return first
+                if seen is None or offset_of(message) < offset_of(seen[0]):
+                    first[offsets] = (message, decision)
+        for offsets, (message, decision) in first.items():
+            self.session.rewind(offsets, offset_of(message), decision.delay, message.attempt + 1)
+        return {offsets: message for offsets, (message, _) in first.items()}
 
     async def _publish(
         self,
-        retry: list[Message],
-        dead: list[Message],
+        retry: list[Decided],
+        dead: list[Decided],
         touched: set[PartitionOffsets],
         stale: _Stale,
     ) -> None:
         publisher = self.session.publisher
+        copied = [message for message, _ in (*retry, *dead)]
         if publisher is None:
-            self.session.acks_dropped(CLOSED, 0, [*retry, *dead])
+            self.session.acks_dropped(CLOSED, 0, copied)
             return
         jobs = []
         if retry:
@@ -203,7 +196,7 @@ class KafkaAcknowledger:
             jobs.append(publisher.dead_letter(dead))
         outcomes = [error for result in await asyncio.gather(*jobs) for error in result]
         unpublished: list[tuple[Message, BaseException]] = []
-        for message, error in zip([*retry, *dead], outcomes, strict=True):
+        for message, error in zip(copied, outcomes, strict=True):
             delivery = delivery_of(message)
             offsets, epoch = delivery.offsets, delivery.epoch
             if error is not None:
@@ -245,3 +238,17 @@ class KafkaAcknowledger:
 def _current(message: Message) -> bool:
     delivery = delivery_of(message)
     return delivery.offsets.is_current(offset_of(message), delivery.epoch)
+
+
+def _live(message: Message, in_place: dict[PartitionOffsets, Message], stale: _Stale) -> bool:
+    """Whether the message's offset is still to be settled by this call; else noted as stale.
+
+    A retried message that rewound its partition (``in_place``) is not stale: that
+    read-again is its retry.
+    """
+    if _current(message):
+        return True
+    offsets = delivery_of(message).offsets
+    if in_place.get(offsets) is not message:
+        stale.note(message, offsets)
+    return False

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from broadway_py.acknowledger import Acknowledger
 from broadway_py.connectors.kafka.buffer import FetchBuffer
@@ -31,11 +31,10 @@ from broadway_py.connectors.kafka.hold import RetryHold
 from broadway_py.connectors.kafka.message import offset_of
 from broadway_py.connectors.kafka.offsets import OffsetTracker, PartitionOffsets
 from broadway_py.connectors.kafka.records import add_origin, headers_of, to_messages
+from broadway_py.connectors.toolkit import Waiter, resolve
 from broadway_py.message import Message
 
 log = logging.getLogger("broadway_py.connectors.kafka")
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -69,7 +68,8 @@ class Intake:
         self._hold_timer: asyncio.TimerHandle | None = None
         self._rewinds: dict[Any, _Rewind] = {}
         self._attempts: dict[Any, dict[int, int]] = {}
-        self._waiter: asyncio.Future[None] | None = None
+        #: The waiting ``fetch``: woken when messages come in, fetching stops or fails.
+        self.arrival = Waiter()
         self._drained: asyncio.Future[bool] | None = None
 
     # -- what the poller puts in ------------------------------------------------------
@@ -94,7 +94,7 @@ class Intake:
         if len(buffer) >= self.capacity:
             self.full = True
         if buffer:
-            self.wake()
+            self.arrival.wake()
 
     def _refetch(self, tp: Any, records: list[Any]) -> None:
         """Records for a partition not fed now: seek back, so they are fetched again later."""
@@ -135,7 +135,7 @@ class Intake:
             self.buffer.put(key, [message])
         self._schedule_hold()
         if self.buffer:
-            self.wake()
+            self.arrival.wake()
 
     # -- what fetch takes out ------------------------------------------------------------
 
@@ -145,22 +145,11 @@ class Intake:
             self.check_drained()
         return messages
 
-    async def wait(self) -> None:
-        """Wait until something may have come in (or fetching stopped)."""
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-
-    def wake(self) -> None:
-        _complete(self._waiter, None)
-
     def check_drained(self) -> None:
         """Once the buffer fell to half its capacity, fetching goes on (resumed if paused)."""
         if self.full and len(self.buffer) <= self.capacity // 2:
             self.full = False
-            _complete(self._drained, True)
+            resolve(self._drained, True)
             if self.stalled:
                 self.stalled = False
                 self.apply_pauses()
@@ -173,7 +162,7 @@ class Intake:
         # up, and wait_for(shield(...)) costs twice as much.
         loop = asyncio.get_running_loop()
         drained = self._drained = loop.create_future()
-        timer = loop.call_later(timeout, _complete, drained, False)
+        timer = loop.call_later(timeout, resolve, drained, False)
         try:
             in_time = await drained
         finally:
@@ -183,8 +172,8 @@ class Intake:
 
     def stop(self) -> None:
         self.stopped = True
-        self.wake()
-        _complete(self._drained, True)
+        self.arrival.wake()
+        resolve(self._drained, True)
         self.apply_pauses()
 
     # -- rewinds and revokes --------------------------------------------------------------
@@ -242,7 +231,7 @@ class Intake:
         self._rewinds.clear()
         self.buffer.clear()
         self.hold.clear()
-        _complete(self._drained, True)
+        resolve(self._drained, True)
 
     # -- pauses ----------------------------------------------------------------------------
 
@@ -292,8 +281,3 @@ class Intake:
         except Exception:
             return set()
         return {(tp.topic, tp.partition) for tp in paused}
-
-
-def _complete(future: asyncio.Future[T] | None, result: T) -> None:
-    if future is not None and not future.done():
-        future.set_result(result)

@@ -50,7 +50,7 @@ class PartitionOffsets:
         self.revoking = False
         self.epoch = 0
         #: offset -> the epoch it was delivered in, for the offsets not done yet. Keys are
-        #: inserted in ascending order (see ``deliver`` and ``rewind``), so the first key is
+        #: inserted in ascending order (see ``delivering`` and ``rewind``), so the first key is
         #: the lowest pending offset.
         self._pending: dict[int, int] = {}
         #: The highest offset delivered in this assignment (-1: none yet).
@@ -62,23 +62,6 @@ class PartitionOffsets:
         self.committed: int | None = None
 
     # -- deliveries -------------------------------------------------------------------
-
-    def deliver(self, offsets: Sequence[int]) -> int:
-        """Record a fetched run of ascending offsets; returns how many leading ones to skip.
-
-        Offsets at or below the last one delivered (a fetch that raced a seek) are
-        refused: the caller drops those records.
-        """
-        if not offsets:
-            return 0
-        skip = self.stale_prefix(offsets)
-        if skip:
-            offsets = offsets[skip:]
-            if not offsets:
-                return skip
-        pending, epoch = self.delivering(offsets[0], offsets[-1])
-        pending.update(dict.fromkeys(offsets, epoch))
-        return skip
 
     def stale_prefix(self, offsets: Sequence[int]) -> int:
         """How many leading offsets of a fetched run were delivered already (usually 0)."""

@@ -19,19 +19,20 @@ JSON dump hide them.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from broadway_py.connectors.reconnect import ReconnectOptions as ReconnectOptions
+from broadway_py.connectors.toolkit.reconnect import ReconnectOptions as ReconnectOptions
+from broadway_py.schema.checks import checked
+from broadway_py.schema.fields import Seconds, SecondsOrZero
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 _MAX_JAVA_INT = 2**31 - 1
-"""Kafka's byte and millisecond settings are Java ints."""
-_MAX_SECONDS = 7 * 24 * 3600.0
-"""The connector's own durations are at most a week."""
+JavaInt = Annotated[int, Field(ge=1, le=_MAX_JAVA_INT)]
+"""A Kafka byte or millisecond setting: a positive Java int (fetch.max.wait.ms may be 0)."""
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}\Z")
 _SERVER = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})\Z")
 
@@ -113,20 +114,14 @@ class Options(_Model):
         description="Records the connector holds ahead of the pipeline before it pauses "
         "its partitions; default: the larger of the pipeline's demand and max_poll_records.",
     )
-    pause_after: float = Field(
+    pause_after: Seconds = Field(
         default=1.0,
-        gt=0,
-        le=_MAX_SECONDS,
         description="Seconds the pipeline may stay full before the connector pauses its "
         "partitions (it keeps polling, so the member stays in its group). Until then the "
         "client keeps what it prefetched; pausing discards that, to be fetched again.",
     )
-    fetch_min_bytes: int = Field(
-        default=1, ge=1, le=_MAX_JAVA_INT, description="Kafka fetch.min.bytes."
-    )
-    fetch_max_bytes: int = Field(
-        default=52428800, ge=1, le=_MAX_JAVA_INT, description="Kafka fetch.max.bytes."
-    )
+    fetch_min_bytes: JavaInt = Field(default=1, description="Kafka fetch.min.bytes.")
+    fetch_max_bytes: JavaInt = Field(default=52428800, description="Kafka fetch.max.bytes.")
     fetch_max_wait_ms: int = Field(
         default=100,
         ge=0,
@@ -135,60 +130,44 @@ class Options(_Model):
         "with nothing new. Lower than Kafka's 500: the client keeps one fetch in flight per "
         "broker, so a held fetch of the (mostly empty) retry topic delays the others.",
     )
-    max_partition_fetch_bytes: int = Field(
-        default=1048576, ge=1, le=_MAX_JAVA_INT, description="Kafka max.partition.fetch.bytes."
+    max_partition_fetch_bytes: JavaInt = Field(
+        default=1048576, description="Kafka max.partition.fetch.bytes."
     )
     isolation_level: Literal["read_uncommitted", "read_committed"] = Field(
         default="read_uncommitted",
         description="read_committed hides records of aborted and open transactions.",
     )
     # -- group membership -----------------------------------------------------------
-    session_timeout_ms: int = Field(
+    session_timeout_ms: JavaInt = Field(
         default=10000,
-        ge=1,
-        le=_MAX_JAVA_INT,
         description="Kafka session.timeout.ms: a member silent this long is evicted and "
         "its partitions reassigned (brokers accept 6000-1800000 by default).",
     )
-    heartbeat_interval_ms: int = Field(
-        default=3000, ge=1, le=_MAX_JAVA_INT, description="Kafka heartbeat.interval.ms."
-    )
-    max_poll_interval_ms: int = Field(
+    heartbeat_interval_ms: JavaInt = Field(default=3000, description="Kafka heartbeat.interval.ms.")
+    max_poll_interval_ms: JavaInt = Field(
         default=300000,
-        ge=1,
-        le=_MAX_JAVA_INT,
         description="Kafka max.poll.interval.ms. The connector keeps polling while the "
         "pipeline is full (it pauses partitions instead), so a slow handler does not "
         "reach it.",
     )
-    rebalance_timeout_ms: int = Field(
+    rebalance_timeout_ms: JavaInt = Field(
         default=30000,
-        ge=1,
-        le=_MAX_JAVA_INT,
         description="How long the group waits for members to rejoin in a rebalance; it "
         "must leave room for revoke_timeout.",
     )
-    request_timeout_ms: int = Field(
-        default=40000, ge=1, le=_MAX_JAVA_INT, description="Kafka request.timeout.ms."
-    )
+    request_timeout_ms: JavaInt = Field(default=40000, description="Kafka request.timeout.ms.")
     # -- acknowledgement ------------------------------------------------------------
-    commit_interval: float = Field(
+    commit_interval: Seconds = Field(
         default=1.0,
-        gt=0,
-        le=_MAX_SECONDS,
         description="Seconds between offset commits (also at drain and on revoke). Offsets "
         "are committed up to the highest contiguous acknowledged offset of each partition.",
     )
-    commit_timeout: float = Field(
+    commit_timeout: Seconds = Field(
         default=10.0,
-        gt=0,
-        le=_MAX_SECONDS,
         description="Seconds a single commit may take before it is given up.",
     )
-    revoke_timeout: float = Field(
+    revoke_timeout: SecondsOrZero = Field(
         default=10.0,
-        ge=0,
-        le=_MAX_SECONDS,
         description="Seconds a rebalance waits for the in-flight messages of revoked "
         "partitions before committing and letting them go; later acks are dropped and "
         "those messages redelivered to the new owner.",
@@ -222,10 +201,8 @@ class Options(_Model):
         le=32767,
         description="Replication factor of topics the connector creates; -1: the broker's default.",
     )
-    probe_interval: float = Field(
+    probe_interval: Seconds = Field(
         default=5.0,
-        gt=0,
-        le=_MAX_SECONDS,
         description="Seconds between checks that the cluster still answers, while it does; "
         "a failed check reports the connector disconnected (readiness) and checks again "
         "with the reconnect backoff.",
@@ -303,9 +280,7 @@ class Options(_Model):
             found.append(f"dead_letter_topic {dead!r} is also a source topic")
         if not self.ordered and dead == retry:
             found.append("retry_topic and dead_letter_topic must differ")
-        if found:
-            raise ValueError("\n".join(found))
-        return self
+        return checked(self, found)
 
     # -- derived values ---------------------------------------------------------------
 

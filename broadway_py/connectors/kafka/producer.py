@@ -42,13 +42,13 @@ from broadway_py.connectors.kafka.offsets import OffsetTracker, PartitionOffsets
 from broadway_py.connectors.kafka.options import Options
 from broadway_py.connectors.kafka.publisher import Publisher
 from broadway_py.connectors.kafka.rebalance import RebalanceListener
+from broadway_py.connectors.toolkit import Link, Stop, keep_trying, resolve
 from broadway_py.errors import AuthenticationFailed, BrokerUnavailable, ConnectorError
 from broadway_py.message import Message
 from broadway_py.telemetry import (
     AcksDropped,
     BacklogReported,
     PartitionLagReported,
-    ProducerConnected,
     Telemetry,
 )
 
@@ -65,25 +65,27 @@ class KafkaProducer:
         self.redeliver_delay = options.reconnect.min_delay
         self.acknowledger = KafkaAcknowledger(self)
         self.tracker = OffsetTracker()
-        self.connected = False
         retry_topic = None if options.ordered else options.retry_topic_name
         self.intake = Intake(self.capacity, retry_topic, self.tracker, self.acknowledger)
         self._committer: Committer | None = None
         self._listener = RebalanceListener(self)
         self._connection: Connection | None = None
         self._telemetry = Telemetry("kafka")
+        self._link = Link(options.reconnect, log, "kafka: cannot connect")
         self._task: asyncio.Task[None] | None = None
         self._revoke_waiter: asyncio.Future[None] | None = None
-        self._closing_event: asyncio.Event | None = None
         self._lag: dict[tuple[str, int], int] = {}
         self._fatal: ConnectorError | None = None
-        self._closing = False
+        self._closing = Stop()
 
     # -- the Producer protocol ---------------------------------------------------------
 
+    @property
+    def connected(self) -> bool:
+        return self._link.connected
+
     async def start(self, telemetry: Telemetry) -> None:
-        self._telemetry = telemetry
-        self._closing_event = asyncio.Event()
+        self._telemetry = self._link.telemetry = telemetry
         self._committer = Committer(self.tracker, self.options.commit_timeout, self.options.servers)
         first_error: BrokerUnavailable | None = None
         try:
@@ -99,7 +101,7 @@ class KafkaProducer:
                 return intake.take(demand)
             if self._fatal is not None:
                 raise self._fatal
-            await intake.wait()
+            await intake.arrival.wait()
         return []
 
     def stop_fetching(self) -> None:
@@ -109,10 +111,8 @@ class KafkaProducer:
         if self._closing:
             return
         self.stop_fetching()
-        self._closing = True
-        if self._closing_event is not None:
-            self._closing_event.set()
-        _resolve(self._revoke_waiter)
+        self._closing.set()
+        resolve(self._revoke_waiter, None)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -124,7 +124,7 @@ class KafkaProducer:
             await connection.close(self.options.commit_timeout)
             self._connection = None
         self.intake.clear()
-        self._set_connected(False, "closed")
+        self._link.down("closed")
 
     # -- what tests and /status may read ---------------------------------------------------
 
@@ -152,7 +152,7 @@ class KafkaProducer:
             return
         waiting = any(offsets.revoking for offsets in touched)
         if waiting and not any(o.pending for o in self.tracker.live() if o.revoking):
-            _resolve(self._revoke_waiter)
+            resolve(self._revoke_waiter, None)
 
     def acks_dropped(
         self, reason: str, successful: int = 0, failed: Sequence[Message] = ()
@@ -224,38 +224,38 @@ class KafkaProducer:
     # -- background work ---------------------------------------------------------------------
 
     async def _main(self, error: BrokerUnavailable | None) -> None:
-        failures = 0
-        while self._connection is None:
-            failures += 1
+        if self._connection is None:
             assert error is not None
-            delay = self.options.reconnect.delay(failures)
-            log.warning(
-                "kafka: cannot connect (attempt %d): %s; retrying in %.1fs", failures, error, delay
-            )
-            self._set_connected(False, str(error))
-            if await self._sleep(delay):
-                return
             try:
-                self._connected_to(await connect(self.options, self._listener))
+                if not await keep_trying(
+                    self._reconnect, self._link, self._closing.pause, self._link.failed(error)
+                ):
+                    return
             except AuthenticationFailed as refused:
                 self._fail(refused)
                 return
-            except ConnectorError as again:
-                # A missing topic is retried too: the cluster may just be coming up.
-                error = (
-                    again if isinstance(again, BrokerUnavailable) else BrokerUnavailable(str(again))
-                )
-        self._set_connected(True, "")
+        connection = self._connection
+        assert connection is not None
+        self._link.up()
         tasks = [
             asyncio.create_task(self._commit_loop(), name="broadway:kafka-commit"),
             asyncio.create_task(self._watch(), name="broadway:kafka-watch"),
         ]
         try:
-            await self._poll(self._connection.consumer)
+            await self._poll(connection.consumer)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _reconnect(self) -> None:
+        """A background attempt: a missing topic is retried too (the cluster may be coming up)."""
+        try:
+            self._connected_to(await connect(self.options, self._listener))
+        except (BrokerUnavailable, AuthenticationFailed):
+            raise
+        except ConnectorError as again:
+            raise BrokerUnavailable(str(again)) from again
 
     def _connected_to(self, connection: Connection) -> None:
         self._connection = connection
@@ -294,7 +294,7 @@ class KafkaProducer:
                 failures += 1
                 delay = options.reconnect.delay(failures)
                 log.warning("kafka: %s; polling again in %.1fs", translated, delay)
-                if await self._sleep(delay):
+                if await self._closing.pause(delay):
                     return
                 continue
             failures = 0
@@ -305,7 +305,7 @@ class KafkaProducer:
         committer, connection = self._committer, self._connection
         assert committer is not None
         assert connection is not None
-        while not await self._sleep(self.options.commit_interval):
+        while not await self._closing.pause(self.options.commit_interval):
             await committer.commit(connection.consumer, self.tracker.live(), "interval")
             self._lag = committer.lag(connection.consumer)
             if self._telemetry.enabled:
@@ -338,13 +338,13 @@ class KafkaProducer:
                 log.warning(
                     "kafka: %s (attempt %d); checking again in %.1fs", reason, failures, delay
                 )
-                self._set_connected(False, str(reason))
+                self._link.down(str(reason))
             else:
                 if failures:
                     log.info("kafka: %s answers again", options.servers)
                 failures = 0
-                self._set_connected(True, "")
-            if await self._sleep(delay):
+                self._link.up()
+            if await self._closing.pause(delay):
                 return
 
     # -- helpers --------------------------------------------------------------------------------
@@ -353,35 +353,14 @@ class KafkaProducer:
         """The TopicPartitions this member holds now."""
         return [o.key for o in self.tracker.live()]
 
-    def _set_connected(self, connected: bool, reason: str) -> None:
-        changed = connected != self.connected
-        self.connected = connected
-        if (changed or not connected) and self._telemetry.enabled:
-            self._telemetry.emit(ProducerConnected(connected, reason))
-
     def _fail(self, error: ConnectorError) -> None:
         log.error("kafka: %s", error)
         self._fatal = error
-        self._set_connected(False, str(error))
-        self.intake.wake()
-
-    async def _sleep(self, seconds: float) -> bool:
-        """Sleep unless closing; returns True when closing."""
-        event = self._closing_event
-        if event is None:
-            await asyncio.sleep(seconds)
-            return self._closing
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
-        return self._closing
+        self._link.down(str(error))
+        self.intake.arrival.wake()
 
     def __repr__(self) -> str:
         return f"KafkaProducer(group={self.options.group_id!r}, topics={self.options.topics})"
-
-
-def _resolve(future: asyncio.Future[None] | None) -> None:
-    if future is not None and not future.done():
-        future.set_result(None)
 
 
 def partition_key(message: Message) -> Hashable:

@@ -15,9 +15,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from broadway_py.acknowledger import Decided
 from broadway_py.connectors.kafka import headers as h
 from broadway_py.connectors.kafka.records import Fetched, fetched
-from broadway_py.message import Message
 
 Copy = tuple[Fetched, list[tuple[str, bytes]]]
 
@@ -30,32 +30,30 @@ class Publisher:
         self.retry_topic = retry_topic
         self.dead_letter_topic = dead_letter_topic
 
-    async def retry(self, messages: Sequence[Message]) -> list[BaseException | None]:
+    async def retry(self, retries: Sequence[Decided]) -> list[BaseException | None]:
         """Re-publish each message with its next attempt and not-before time."""
         now = time.time()
         copies: list[Copy] = []
-        for message in messages:
+        for message, decision in retries:
             record = fetched(message)
-            delay = message.decision.delay if message.decision is not None else 0.0
             headers = h.retry_headers(
                 record.headers or (),
                 record.topic,
                 record.partition,
                 record.offset,
                 message.attempt + 1,
-                now + delay,
+                now + decision.delay,
             )
             copies.append((record, headers))
         return await self._send(self.retry_topic, copies)
 
-    async def dead_letter(self, messages: Sequence[Message]) -> list[BaseException | None]:
+    async def dead_letter(self, dead: Sequence[Decided]) -> list[BaseException | None]:
         """Publish each message to the dead-letter topic with why it failed."""
         now = time.time()
         copies: list[Copy] = []
-        for message in messages:
+        for message, decision in dead:
             record = fetched(message)
-            decision = message.decision
-            reason = (decision.reason if decision is not None else "") or message.status.reason
+            reason = decision.reason or message.status.reason
             headers = h.dead_letter_headers(
                 record.headers or (),
                 record.topic,

@@ -11,7 +11,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from broadway_py.acknowledger import count_decisions
+from broadway_py.acknowledger import Failed, Outcomes
+from broadway_py.futures import resolve
 from broadway_py.message import Message
 from broadway_py.telemetry import ProducerConnected, Telemetry
 
@@ -19,12 +20,15 @@ Payload = bytes | str | Callable[[int], Any]
 
 
 @dataclass
-class GeneratedCounts:
+class GeneratedCounts(Outcomes):
+    """Messages generated, and the outcomes they were acknowledged with (core's counter)."""
+
     generated: int = 0
-    acked: int = 0
-    retried: int = 0
-    dead_lettered: int = 0
-    discarded: int = 0
+
+    @property
+    def acked(self) -> int:
+        """Messages acknowledged as successful (the name the benchmarks and tests read)."""
+        return self.successful
 
 
 class GeneratorProducer:
@@ -91,7 +95,7 @@ class GeneratorProducer:
                 return min(demand, allowed)
             due = self._started_at + (self._next + 1) / self.rate
             self._pause = loop.create_future()
-            handle = loop.call_at(due, _resolve, self._pause)
+            handle = loop.call_at(due, resolve, self._pause)
             try:
                 await self._pause
             finally:
@@ -102,22 +106,13 @@ class GeneratorProducer:
     def stop_fetching(self) -> None:
         self._stopped = True
         if self._pause is not None:
-            _resolve(self._pause)
+            resolve(self._pause)
 
     async def close(self) -> None:
         self.stop_fetching()
 
-    async def ack(
-        self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
-    ) -> None:
+    async def ack(self, ack_ref: Hashable, successful: Sequence[Message], failed: Failed) -> None:
         counts = self.counts
-        counts.acked += len(successful)
-        retried, dead_lettered, discarded = count_decisions(failed)
-        counts.retried += retried
-        counts.dead_lettered += dead_lettered
-        counts.discarded += discarded
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+        counts.successful += len(successful)
+        if failed:
+            counts.add_failed(failed)

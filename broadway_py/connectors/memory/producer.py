@@ -8,6 +8,7 @@ from collections.abc import Callable, Hashable, Sequence
 
 from broadway_py.connectors.memory.broker import DEFAULT_BROKER, MemoryBroker
 from broadway_py.connectors.memory.queue import MemoryQueue
+from broadway_py.connectors.toolkit import resolve
 from broadway_py.message import Message
 from broadway_py.telemetry import BacklogReported, ProducerConnected, Telemetry
 
@@ -61,8 +62,7 @@ class MemoryProducer:
 
     def stop_fetching(self) -> None:
         self._stopped = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        resolve(self._waiter, None)
 
     async def close(self) -> None:
         self.stop_fetching()

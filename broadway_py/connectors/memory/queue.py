@@ -22,10 +22,8 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from broadway_py.acknowledger import Failed, Outcomes
 from broadway_py.message import Message
-from broadway_py.retry import Decision
-
-RETRY_NOW = Decision.retry(0.0)
 
 
 class Entry:
@@ -50,19 +48,22 @@ class DeadLetter:
 
 
 @dataclass
-class QueueStats:
+class QueueStats(Outcomes):
+    """What the queue did: its deliveries, and the outcomes it applied (core's counter)."""
+
     pushed: int = 0
     delivered: int = 0
-    acked: int = 0
-    retried: int = 0
-    dead_lettered: int = 0
-    discarded: int = 0
     redelivered: int = 0
     stale_acks: int = 0
 
+    @property
+    def acked(self) -> int:
+        """Messages acknowledged as successful (the name the examples and tests read)."""
+        return self.successful
+
 
 @dataclass
-class Outcomes:
+class OutcomeLog:
     """Per-message outcomes, recorded when the queue is made with ``record=True``."""
 
     by_id: dict[int, list[str]] = field(default_factory=dict)
@@ -76,7 +77,7 @@ class MemoryQueue:
         self.name = name
         self.stats = QueueStats()
         self.dead_letters: list[DeadLetter] = []
-        self.outcomes: Outcomes | None = Outcomes() if record else None
+        self.outcomes: OutcomeLog | None = OutcomeLog() if record else None
         self._ready: deque[Entry] = deque()
         self._unacked: dict[int, tuple[Entry, Hashable]] = {}
         self._delayed = 0
@@ -158,7 +159,7 @@ class MemoryQueue:
         return future
 
     def settle(self, successful: Sequence[Message], failed: Sequence[Message]) -> None:
-        """Apply the outcomes of delivered messages."""
+        """Apply the outcomes of delivered messages (``failed``: see :class:`Failed`)."""
         unacked = self._unacked
         stats = self.stats
         outcomes = self.outcomes
@@ -167,15 +168,11 @@ class MemoryQueue:
             if held is None:
                 stats.stale_acks += 1
                 continue
-            stats.acked += 1
+            stats.successful += 1
             if outcomes is not None:
                 outcomes.add(held[0].id, "acked")
-        for message in failed:
-            held = unacked.pop(message.ack_data, None)
-            if held is None:
-                stats.stale_acks += 1
-                continue
-            self._fail(held[0], message)
+        if failed:
+            self._fail(failed if isinstance(failed, Failed) else Failed.of(failed))
         if self._idle_waiters and self.is_idle():
             self._wake_idle()
 
@@ -193,32 +190,44 @@ class MemoryQueue:
 
     # -- internals ----------------------------------------------------------------
 
-    def _fail(self, entry: Entry, message: Message) -> None:
-        decision = message.decision or RETRY_NOW
-        outcomes = self.outcomes
-        if decision.kind == "retry":
-            self.stats.retried += 1
-            entry.attempt += 1
-            if outcomes is not None:
-                outcomes.add(entry.id, "retried")
-            if decision.delay > 0:
-                self._delayed += 1
-                asyncio.get_running_loop().call_later(decision.delay, self._requeue, entry)
-            else:
-                self._ready.append(entry)
-                self._wake()
-        elif decision.kind == "dead_letter":
-            self.stats.dead_lettered += 1
-            reason = decision.reason or message.status.reason
-            self.dead_letters.append(
-                DeadLetter(entry.id, entry.data, entry.metadata, reason, entry.attempt)
-            )
-            if outcomes is not None:
-                outcomes.add(entry.id, "dead_lettered")
-        else:
-            self.stats.discarded += 1
-            if outcomes is not None:
-                outcomes.add(entry.id, "discarded")
+    def _fail(self, failed: Failed) -> None:
+        stats = self.stats
+        for message, decision in failed.retry:
+            entry = self._held(message, "retried")
+            if entry is not None:
+                stats.retried += 1
+                entry.attempt += 1
+                if decision.delay > 0:
+                    self._delayed += 1
+                    asyncio.get_running_loop().call_later(decision.delay, self._requeue, entry)
+                else:
+                    self._ready.append(entry)
+                    self._wake()
+        for message, decision in failed.dead_letter:
+            entry = self._held(message, "dead_lettered")
+            if entry is not None:
+                stats.dead_lettered += 1
+                reason = decision.reason or message.status.reason
+                self.dead_letters.append(
+                    DeadLetter(entry.id, entry.data, entry.metadata, reason, entry.attempt)
+                )
+        for message, _ in failed.discard:
+            if self._held(message, "discarded") is not None:
+                stats.discarded += 1
+
+    def _held(self, message: Message, outcome: str) -> Entry | None:
+        """The entry of a delivery that is still unacked, now settled with ``outcome``.
+
+        None for a stale ack (counted): the delivery was handed back meanwhile.
+        """
+        held = self._unacked.pop(message.ack_data, None)
+        if held is None:
+            self.stats.stale_acks += 1
+            return None
+        entry = held[0]
+        if self.outcomes is not None:
+            self.outcomes.add(entry.id, outcome)
+        return entry
 
     def _requeue(self, entry: Entry) -> None:
         self._delayed -= 1

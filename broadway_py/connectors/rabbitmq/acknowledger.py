@@ -37,12 +37,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from aiormq.abc import DeliveredMessage
 
-from broadway_py.acknowledger import decision_kind
+from broadway_py.acknowledger import Failed, Outcomes
 from broadway_py.connectors.rabbitmq import naming
 from broadway_py.connectors.rabbitmq.attempts import requeue_counts
 from broadway_py.connectors.rabbitmq.copies import dead_letter_properties, retry_properties
@@ -111,9 +111,7 @@ class RabbitMQAcknowledger:
         self._dead_letter_queue = naming.dead_letter_queue(options.dead_letter, options.queue)
         self._delay_arguments: dict[tuple[str, bool], dict[str, object]] = {}
 
-    async def ack(
-        self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
-    ) -> None:
+    async def ack(self, ack_ref: Hashable, successful: Sequence[Message], failed: Failed) -> None:
         session = ack_ref
         if not isinstance(session, Session):  # pragma: no cover - not our message
             self.stats.dropped += len(successful) + len(failed)
@@ -148,7 +146,7 @@ class RabbitMQAcknowledger:
         dropped: int,
         why: str,
         successful: Sequence[Message],
-        failed: Sequence[Message],
+        failed: Failed,
     ) -> None:
         self.stats.dropped += dropped
         if self._dropped_by is None:
@@ -159,47 +157,46 @@ class RabbitMQAcknowledger:
         # all of them; for tags a live channel no longer held, an estimate).
         sent_order = [*plan.requeue, *plan.reject, *sorted(plan.acks)]
         unsent = set(sent_order[len(sent_order) - dropped :])
-        outcomes = DroppedAcks()
-        for message in successful:
-            if message.ack_data.delivery.delivery_tag in unsent:
-                outcomes.successful += 1
-        for message in failed:
-            if message.ack_data.delivery.delivery_tag in unsent:
-                outcomes.add_decision(decision_kind(message))
+
+        def count(messages: Iterable[Message]) -> int:
+            return sum(1 for m in messages if m.ack_data.delivery.delivery_tag in unsent)
+
+        outcomes = Outcomes(
+            count(successful),
+            count(m for m, _ in failed.retry),
+            count(m for m, _ in failed.dead_letter),
+            count(m for m, _ in failed.discard),
+        )
         self._dropped_by(session, outcomes, why)
 
-    async def _failures(self, session: Session, failed: Sequence[Message], plan: _Plan) -> None:
+    async def _failures(self, session: Session, failed: Failed, plan: _Plan) -> None:
         on_failure = self.options.on_failure
         if on_failure != "decision":
             for message in failed:
                 plan.apply(on_failure, message.ack_data)
             return
         jobs: list[tuple[int, str, Awaitable[None]]] = []
-        strategy = self.options.dead_letter.strategy
-        for message in failed:
+        for message, decision in failed.retry:
             delivered: DeliveredMessage = message.ack_data
-            tag: int = delivered.delivery.delivery_tag  # type: ignore[union-attr,assignment]
-            decision = message.decision
-            kind = decision_kind(message)
-            if kind == "retry":
-                delay = decision.delay if decision is not None else 0.0
-                if delay > 0:
-                    jobs.append((tag, "delayed", self._delay(session, message, delay)))
-                elif requeue_counts(
-                    delivered.header.properties.headers,
-                    bool(delivered.delivery.redelivered),  # type: ignore[union-attr]
-                ):
-                    plan.requeue.append(tag)
-                else:
-                    jobs.append((tag, "requeued", self._republish(session, message)))
-            elif kind == "dead_letter":
-                if strategy == "reject":
-                    plan.reject.append(tag)
-                else:
-                    reason = (decision.reason if decision else "") or message.status.reason
-                    jobs.append((tag, "dead_lettered", self._dead_letter(session, message, reason)))
+            tag = _tag(delivered)
+            if decision.delay > 0:
+                jobs.append((tag, "delayed", self._delay(session, message, decision.delay)))
+            elif requeue_counts(
+                delivered.header.properties.headers,
+                bool(delivered.delivery.redelivered),  # type: ignore[union-attr]
+            ):
+                plan.requeue.append(tag)
             else:
-                plan.acks.append(tag)
+                jobs.append((tag, "requeued", self._republish(session, message)))
+        reject = self.options.dead_letter.strategy == "reject"
+        for message, decision in failed.dead_letter:
+            tag = _tag(message.ack_data)
+            if reject:
+                plan.reject.append(tag)
+            else:
+                reason = decision.reason or message.status.reason
+                jobs.append((tag, "dead_lettered", self._dead_letter(session, message, reason)))
+        plan.acks.extend(_tag(message.ack_data) for message, _ in failed.discard)
         if not jobs:
             return
         results = await asyncio.gather(*(job for _, _, job in jobs), return_exceptions=True)
@@ -270,3 +267,7 @@ class RabbitMQAcknowledger:
             now=time.time(),
         )
         await session.publish(self._dead_letter_queue, delivered.body, properties)
+
+
+def _tag(delivered: DeliveredMessage) -> int:
+    return delivered.delivery.delivery_tag  # type: ignore[union-attr,return-value]

@@ -8,7 +8,7 @@ a full traceback, and per failed attempt an ERROR ``error when creating
 transport``. A filter on aiormq's ``aiormq.connection`` logger drops those
 three, when they are about the connection going away; a reader that failed
 for any other reason (a malformed frame) still logs its traceback. The root
-logger's configuration is left alone (it belongs to config/logs.py).
+logger's configuration is left alone (it belongs to service/logs.py).
 """
 
 from __future__ import annotations

@@ -28,7 +28,8 @@ from pydantic import (
     model_validator,
 )
 
-from broadway_py.connectors.reconnect import ReconnectOptions as ReconnectOptions
+from broadway_py.connectors.toolkit.reconnect import ReconnectOptions as ReconnectOptions
+from broadway_py.schema.fields import Seconds
 
 AckAction = Literal["ack", "reject", "reject_and_requeue", "reject_and_requeue_once"]
 """What to tell the broker about a message, as Broadway's RabbitMQ producer names it:
@@ -180,24 +181,18 @@ class Options(_Model):
     reconnect: ReconnectOptions = Field(
         default=ReconnectOptions(), description="Backoff between connection attempts."
     )
-    connect_timeout: float = Field(
+    connect_timeout: Seconds = Field(
         default=10.0,
-        gt=0,
-        le=7 * 24 * 3600.0,
         description="Seconds one connection attempt (with declarations) may take.",
     )
-    consumer_timeout_warning: float | None = Field(
+    consumer_timeout_warning: Seconds | None = Field(
         default=1500.0,
-        gt=0,
-        le=7 * 24 * 3600.0,
         description="Log a warning for a message left unacknowledged this many seconds. Keep "
         "it below the server's consumer_timeout (30 minutes by default), past which RabbitMQ "
         "closes the channel and redelivers everything it carried. null: no warning.",
     )
-    backlog_interval: float | None = Field(
+    backlog_interval: Seconds | None = Field(
         default=5.0,
-        gt=0,
-        le=7 * 24 * 3600.0,
         description="Seconds between queue depth reports (broadway_backlog_messages). null: none.",
     )
 

@@ -34,7 +34,6 @@ import logging
 import os
 import socket
 import uuid
-from collections import deque
 from typing import Any
 
 from aiormq.abc import DeliveredMessage
@@ -47,9 +46,10 @@ from broadway_py.connectors.rabbitmq.dropped import DroppedAcks
 from broadway_py.connectors.rabbitmq.errors import FATAL, describe
 from broadway_py.connectors.rabbitmq.options import Options
 from broadway_py.connectors.rabbitmq.session import Session
+from broadway_py.connectors.toolkit import DemandBuffer, Link, Stop, keep_trying
 from broadway_py.errors import BroadwayError, BrokerUnavailable
 from broadway_py.message import Message
-from broadway_py.telemetry import AcksDropped, BacklogReported, ProducerConnected, Telemetry
+from broadway_py.telemetry import AcksDropped, BacklogReported, Telemetry
 
 log = logging.getLogger("broadway_py.connectors.rabbitmq")
 
@@ -77,16 +77,14 @@ class RabbitMQProducer:
         self._telemetry: Telemetry | None = None
         self._session: Session | None = None
         self._generation = 0
-        self._buffer: deque[Message] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._stopped = False
-        self._closed = False
+        self._buffer = DemandBuffer()
+        self._link = Link(options.reconnect, log, "RabbitMQ not reachable")
+        self._closing = Stop()
         self._fatal: BroadwayError | None = None
         self._runner: asyncio.Task[None] | None = None
         self._session_tasks: list[asyncio.Task[None]] = []
         self._cancelling: asyncio.Future[None] | None = None
-        self._closing: set[asyncio.Task[None]] = set()
-        self._retry_delay = options.reconnect.min_delay
+        self._closing_sessions: set[asyncio.Task[None]] = set()
         self._queue = options.queue
         self._header = options.retry.attempt_header
 
@@ -101,57 +99,45 @@ class RabbitMQProducer:
     # -- lifecycle ---------------------------------------------------------------
 
     async def start(self, telemetry: Telemetry) -> None:
-        self._telemetry = telemetry
+        self._telemetry = self._link.telemetry = telemetry
         noise.install()
-        first: BrokerUnavailable | None = None
+        delay: float | None = None
         try:
             await self._connect()
         except BrokerUnavailable as error:
-            first = error
-            self._not_connected(error, 1)
+            delay = self._link.failed(error)
         except FATAL as error:
             log.error("%s", error)
-            self._report(ProducerConnected(False, str(error)))
+            self._link.down(str(error))
             raise
         self._runner = asyncio.create_task(
-            self._keep_connected(1 if first else 0), name=f"broadway:rabbitmq:{self._queue}"
+            self._keep_connected(delay), name=f"broadway:rabbitmq:{self._queue}"
         )
 
     async def fetch(self, demand: int) -> list[Message]:
         buffer = self._buffer
-        while True:
-            if self._stopped:
-                return []
+        while not buffer.stopped:
             if buffer:
-                if len(buffer) <= demand:
-                    taken = list(buffer)
-                    buffer.clear()
-                    return taken
-                return [buffer.popleft() for _ in range(demand)]
+                return buffer.take(demand)
             if self._fatal is not None:
                 raise self._fatal.with_traceback(None)
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await buffer.wait()
+        return []
 
     def stop_fetching(self) -> None:
-        if self._stopped:
+        if not self._buffer.stop():
             return
-        self._stopped = True
-        self._wake()
         session = self._session
         if session is not None and session.usable:
             self._cancelling = asyncio.ensure_future(session.cancel_consumer())
 
     async def close(self) -> None:
         self.stop_fetching()
-        self._closed = True
+        self._closing.set()
         tasks = [t for t in (self._runner, *self._session_tasks) if t is not None]
         for task in tasks:
             task.cancel()
-        for task in [*tasks, *self._closing]:  # lost connections finish closing (bounded)
+        for task in [*tasks, *self._closing_sessions]:  # lost connections finish closing (bounded)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self._cancelling is not None:
@@ -162,7 +148,7 @@ class RabbitMQProducer:
         self._log_dropped()
         if session is not None:
             await session.close("producer closed")
-            self._report(ProducerConnected(False, "closed"))
+            self._link.down("closed")
 
     # -- connecting ----------------------------------------------------------------
 
@@ -175,7 +161,7 @@ class RabbitMQProducer:
             consumer_tag=self.consumer_tag,
             on_delivery=self._on_delivery,
         )
-        if self._closed:
+        if self._closing:
             await session.close("producer closed")
             return
         self._session = session
@@ -187,47 +173,34 @@ class RabbitMQProducer:
             self.prefetch,
             self.consumer_tag,
         )
-        self._report(ProducerConnected(True))
+        self._link.up()
         self._warn_if_unsafe(session)
         self._session_tasks = [
             asyncio.create_task(self._watch(session), name=f"broadway:rabbitmq:watch:{self._queue}")
         ]
-        if self._stopped:
+        if self._buffer.stopped:
             self._cancelling = asyncio.ensure_future(session.cancel_consumer())
 
-    async def _keep_connected(self, failures: int) -> None:
-        """Reconnect whenever the session is lost, until closed or a fatal error."""
-        while not self._closed:
-            session = self._session
-            if session is not None:
-                reason = await session.lost
-                self._lost(session, reason)
-                failures = 0
-                continue
-            if failures:
-                await asyncio.sleep(self._retry_delay)
-            try:
-                await self._connect()
-                failures = 0
-            except BrokerUnavailable as error:
-                failures += 1
-                self._not_connected(error, failures)
-            except FATAL as error:
-                log.error("giving up on RabbitMQ: %s", error)
-                self._fatal = error
-                self._report(ProducerConnected(False, str(error)))
-                self._wake()
-                return
+    async def _keep_connected(self, delay: float | None) -> None:
+        """Reconnect whenever the session is lost, until closed or a fatal error.
 
-    def _not_connected(self, error: BaseException, failures: int) -> None:
-        self._retry_delay = self.options.reconnect.delay(failures)
-        log.warning(
-            "RabbitMQ not reachable (attempt %d): %s; retrying in %.1fs",
-            failures,
-            error,
-            self._retry_delay,
-        )
-        self._report(ProducerConnected(False, str(error)))
+        ``delay``: the wait before the next attempt when the one in ``start``
+        failed, None when it worked. After a loss the first attempt comes at once.
+        """
+        try:
+            while delay is None or await keep_trying(
+                self._connect, self._link, self._closing.pause, delay
+            ):
+                session = self._session
+                if session is None:  # closed while connecting
+                    return
+                self._lost(session, await session.lost)
+                delay = 0.0
+        except FATAL as error:
+            log.error("giving up on RabbitMQ: %s", error)
+            self._fatal = error
+            self._link.down(str(error))
+            self._buffer.wake()
 
     def _lost(self, session: Session, reason: str) -> None:
         if self._session is session:
@@ -235,8 +208,7 @@ class RabbitMQProducer:
         for task in self._session_tasks:
             task.cancel()
         self._session_tasks = []
-        dropped = len(self._buffer)
-        self._buffer.clear()
+        dropped = self._buffer.clear()
         session.pending -= dropped
         log.warning(
             "lost RabbitMQ at %s (%s); %d buffered messages left to the broker; reconnecting",
@@ -244,14 +216,14 @@ class RabbitMQProducer:
             reason,
             dropped,
         )
-        self._report(ProducerConnected(False, reason))
+        self._link.down(reason)
         outage = self._outage
         if outage is not None and (outage[0] is not session or session.pending <= 0):
             self._log_dropped()  # an earlier outage's, or this one's if nothing is left in flight
         # Close what is left of the connection in the background.
         closing = asyncio.create_task(session.close(reason))
-        self._closing.add(closing)
-        closing.add_done_callback(self._closing.discard)
+        self._closing_sessions.add(closing)
+        closing.add_done_callback(self._closing_sessions.discard)
 
     # -- deliveries ----------------------------------------------------------------
 
@@ -259,7 +231,8 @@ class RabbitMQProducer:
         delivery: Any = delivered.delivery
         tag: int = delivery.delivery_tag
         session.tracker.add(tag, asyncio.get_running_loop().time())
-        if self._stopped or not session.usable:
+        buffer = self._buffer
+        if buffer.stopped or not session.usable:
             return  # held until the channel closes, then redelivered
         session.pending += 1
         properties = delivered.header.properties
@@ -282,7 +255,7 @@ class RabbitMQProducer:
             "correlation_id": properties.correlation_id,
             "timestamp": properties.timestamp,
         }
-        self._buffer.append(
+        buffer.append(
             Message(
                 delivered.body,
                 acknowledger=self.acknowledger,
@@ -292,14 +265,7 @@ class RabbitMQProducer:
                 attempt=attempt,
             )
         )
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        buffer.wake()
 
     # -- background checks -----------------------------------------------------------
 
@@ -353,7 +319,7 @@ class RabbitMQProducer:
 
     # -- telemetry -------------------------------------------------------------------
 
-    def _report(self, event: ProducerConnected | BacklogReported | AcksDropped) -> None:
+    def _report(self, event: BacklogReported | AcksDropped) -> None:
         telemetry = self._telemetry
         if telemetry is not None and telemetry.enabled:
             telemetry.emit(event)

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import aio_pika
@@ -290,19 +291,18 @@ class Session:
                 return total, self._why_lost()
             tracker = self.tracker
             sent = unknown = 0
+            refusals = (
+                (requeue, partial(channel.basic_nack, requeue=True, wait=False)),
+                (reject, partial(channel.basic_reject, requeue=False, wait=False)),
+            )
             try:
-                for tag in requeue:
-                    if tracker.forget((tag,)):
-                        await channel.basic_nack(tag, requeue=True, wait=False)
-                    else:
-                        unknown += 1
-                    sent += 1
-                for tag in reject:
-                    if tracker.forget((tag,)):
-                        await channel.basic_reject(tag, requeue=False, wait=False)
-                    else:
-                        unknown += 1
-                    sent += 1
+                for tags, refuse in refusals:
+                    for tag in tags:
+                        if tracker.forget((tag,)):
+                            await refuse(tag)
+                        else:
+                            unknown += 1
+                        sent += 1
                 frames, skipped = tracker.settle(acks)
                 unknown += skipped
                 sent += skipped

@@ -27,9 +27,10 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
 
-from broadway_py.acknowledger import decision_kind
+from broadway_py.acknowledger import Failed
 from broadway_py.connectors.sqs.batching import (
     BATCH_BYTES,
     BatchResult,
@@ -63,48 +64,54 @@ def visibility_seconds(delay: float) -> int:
     return min(MAX_VISIBILITY, math.ceil(delay))
 
 
+@dataclass(frozen=True, slots=True)
+class _Job(Generic[T]):
+    """One kind of batch call: an entry per item, the call, its name, and until when to retry.
+
+    ``deadline(item)``: when the item's visibility ends (past it, SQS redelivers the
+    message anyway); ``queue``: the queue the call goes to, for errors.
+    """
+
+    entry: Callable[[str, T], dict[str, Any]]
+    call: Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]]
+    what: str
+    deadline: Callable[[T], float]
+    queue: str
+
+
+@dataclass(eq=False)
 class SqsAcknowledger:
-    """The acknowledger of one SQS producer's messages (their ``ack_data`` is Received)."""
+    """The acknowledger of one SQS producer's messages (their ``ack_data`` is Received).
 
-    def __init__(
-        self,
-        client: SqsClient,
-        queue_url: str,
-        queue_name: str,
-        plan: DeadLetterPlan,
-        ledger: Ledger,
-        stats: Stats,
-        telemetry: Telemetry,
-        clock: Clock,
-    ) -> None:
-        self.client = client
-        self.queue_url = queue_url
-        self.queue_name = queue_name
-        self.plan = plan
-        self.ledger = ledger
-        self.stats = stats
-        self.telemetry = telemetry
-        self.clock = clock
+    A plain record of what it works with (compared by identity, as the pipeline
+    groups acks by acknowledger).
+    """
 
-    async def ack(
-        self, ack_ref: Hashable, successful: Sequence[Message], failed: Sequence[Message]
-    ) -> None:
+    client: SqsClient
+    queue_url: str
+    queue_name: str
+    plan: DeadLetterPlan
+    ledger: Ledger
+    stats: Stats
+    telemetry: Telemetry
+    clock: Clock
+
+    async def ack(self, ack_ref: Hashable, successful: Sequence[Message], failed: Failed) -> None:
         deletes: list[Received] = [m.ack_data for m in successful]
         visibility: list[tuple[Received, int]] = []
         dead_letters: list[tuple[Received, str]] = []
         discarded: list[Received] = []  # deleted too
         parked: list[Received] = []  # dead letters left to SQS: a visibility change
-        plan = self.plan
-        for message in failed:
-            record: Received = message.ack_data
-            decision = message.decision
-            kind = decision_kind(message)
-            if kind == "retry":
-                visibility.append((record, visibility_seconds(decision.delay if decision else 0)))
-            elif kind == "dead_letter":
+        if failed:
+            visibility.extend(
+                (message.ack_data, visibility_seconds(decision.delay))
+                for message, decision in failed.retry
+            )
+            plan = self.plan
+            for message, decision in failed.dead_letter:
+                record: Received = message.ack_data
                 if plan.queue is not None:
-                    reason = (decision.reason if decision else "") or message.status.reason
-                    dead_letters.append((record, reason))
+                    dead_letters.append((record, decision.reason or message.status.reason))
                 elif plan.redrive:
                     visibility.append((record, 0))
                     parked.append(record)
@@ -112,9 +119,8 @@ class SqsAcknowledger:
                 else:
                     visibility.append((record, plan.leave_visibility))
                     parked.append(record)
-            else:
-                deletes.append(record)
-                discarded.append(record)
+            discarded.extend(message.ack_data for message, _ in failed.discard)
+            deletes.extend(discarded)
         ledger = self.ledger
         ledger.settle(deletes)
         ledger.settle(r for r, _ in visibility)
@@ -161,7 +167,8 @@ class SqsAcknowledger:
         async def call(entries: list[dict[str, Any]]) -> dict[str, Any]:
             return await self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
 
-        done, failed = await self._all(records, entry, call, "DeleteMessageBatch", _deadline)
+        job = _Job(entry, call, "DeleteMessageBatch", _deadline, self.queue_name)
+        done, failed = await self._all(records, job)
         self.ledger.mark_deleted(done)
         return done, failed
 
@@ -186,9 +193,8 @@ class SqsAcknowledger:
                 QueueUrl=self.queue_url, Entries=entries
             )
 
-        done, failed = await self._all(
-            items, entry, call, "ChangeMessageVisibilityBatch", lambda i: i[0].deadline
-        )
+        job = _Job(entry, call, "ChangeMessageVisibilityBatch", _first_deadline, self.queue_name)
+        done, failed = await self._all(items, job)
         self.stats.visibility_changed += len(done)
         if failed:
             self._dropped(
@@ -206,15 +212,9 @@ class SqsAcknowledger:
         async def call(entries: list[dict[str, Any]]) -> dict[str, Any]:
             return await self.client.send_message_batch(QueueUrl=target.url, Entries=entries)
 
+        job = _Job(entry, call, f"SendMessageBatch to {target.name}", _first_deadline, target.name)
         sent, failed = await self._all(
-            items,
-            entry,
-            call,
-            f"SendMessageBatch to {target.name}",
-            lambda i: i[0].deadline,
-            max_bytes=BATCH_BYTES,
-            weight=lambda i: entry_size(i[0], i[1]),
-            queue=target.name,
+            items, job, max_bytes=BATCH_BYTES, weight=lambda i: entry_size(i[0], i[1])
         )
         self.stats.dead_lettered += len(sent)
         if failed:
@@ -242,47 +242,32 @@ class SqsAcknowledger:
     async def _all(
         self,
         items: Sequence[T],
-        entry: Callable[[str, T], dict[str, Any]],
-        call: Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]],
-        what: str,
-        deadline: Callable[[T], float],
+        job: _Job[T],
         max_bytes: int | None = None,
         weight: Callable[[T], int] | None = None,
-        queue: str | None = None,
     ) -> tuple[list[T], list[EntryFailure[T]]]:
         chunks = list(batches(items, max_bytes=max_bytes, weight=weight))
-        name = queue or self.queue_name
         if len(chunks) == 1:
-            results = [await self._one(chunks[0], entry, call, what, deadline, name)]
+            results = [await self._one(chunks[0], job)]
         else:
-            results = await asyncio.gather(
-                *(self._one(chunk, entry, call, what, deadline, name) for chunk in chunks)
-            )
+            results = await asyncio.gather(*(self._one(chunk, job) for chunk in chunks))
         done = [item for result in results for item in result.succeeded]
         failed = [failure for result in results for failure in result.failed]
         return done, failed
 
-    async def _one(
-        self,
-        items: list[T],
-        entry: Callable[[str, T], dict[str, Any]],
-        call: Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]],
-        what: str,
-        deadline: Callable[[T], float],
-        queue: str,
-    ) -> BatchResult[T]:
+    async def _one(self, items: list[T], job: _Job[T]) -> BatchResult[T]:
         """One batch call, retried while SQS is unreachable and the messages still invisible."""
         outcome: BatchResult[T] = BatchResult([], [])
         pending = items
         backoff = Backoff(0.1, 2.0)
         while pending:
-            until = max(deadline(item) for item in pending)
+            until = max(job.deadline(item) for item in pending)
             try:
-                result = await run_batch(pending, entry, call)
+                result = await run_batch(pending, job.entry, job.call)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                translated = translate(error, queue, what)
+                translated = translate(error, job.queue, job.what)
                 delay = backoff.next_delay()
                 if isinstance(translated, BrokerUnavailable) and self.clock() + delay < until:
                     await asyncio.sleep(delay)
@@ -353,3 +338,7 @@ def _outcomes_of(
 
 def _deadline(record: Received) -> float:
     return record.deadline
+
+
+def _first_deadline(item: tuple[Received, Any]) -> float:
+    return item[0].deadline

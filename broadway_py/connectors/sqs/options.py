@@ -7,14 +7,23 @@ files, SSO, container or instance roles), optionally from a named ``profile``.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from broadway_py.connectors.toolkit.reconnect import ReconnectOptions
+from broadway_py.schema.checks import checked
+from broadway_py.schema.fields import Seconds, SecondsOrZero
+
+log = logging.getLogger("broadway_py.connectors.sqs")
+
 REDRIVE = "redrive"
 MAX_VISIBILITY = 43_200  # 12 hours: the longest SQS lets a message stay invisible
+Visibility = Annotated[int, Field(ge=1, le=MAX_VISIBILITY)]
+"""A visibility timeout in whole seconds, as SQS takes it."""
 _MAX_SECONDS = 7 * 24 * 3600.0
 """The connector's own durations are at most a week."""
 _AWS_QUEUE_URL = re.compile(r"^https?://sqs[.-]([a-z0-9-]+)\.amazonaws\.com", re.IGNORECASE)
@@ -72,10 +81,8 @@ class Options(BaseModel):
             "pipeline's demand, 10 at most."
         ),
     )
-    visibility_timeout: int | None = Field(
+    visibility_timeout: Visibility | None = Field(
         default=None,
-        ge=1,
-        le=MAX_VISIBILITY,
         description=(
             "Visibility timeout (seconds) asked for on each receive. Default: the queue's own. "
             "The heartbeat keeps messages that take longer invisible."
@@ -135,38 +142,36 @@ class Options(BaseModel):
             "Default: half the visibility timeout."
         ),
     )
-    heartbeat_extension: int | None = Field(
+    heartbeat_extension: Visibility | None = Field(
         default=None,
-        ge=1,
-        le=MAX_VISIBILITY,
         description="Seconds of visibility each extension gives. Default: the visibility timeout.",
     )
-    backlog_interval: float = Field(
+    backlog_interval: SecondsOrZero = Field(
         default=15.0,
-        ge=0,
-        le=_MAX_SECONDS,
         description=(
             "Seconds between queue-depth reports (ApproximateNumberOfMessages, as the "
             "broadway_backlog_messages gauge); 0 turns them off."
         ),
     )
-    connect_timeout: float = Field(
+    connect_timeout: Seconds = Field(
         default=5.0,
-        gt=0,
-        le=_MAX_SECONDS,
         description="Seconds to wait for a TCP connection to the endpoint.",
     )
-    reconnect_min_delay: float = Field(
-        default=0.5,
-        gt=0,
-        le=_MAX_SECONDS,
-        description="First delay (seconds) before retrying an unreachable endpoint; it doubles.",
+    reconnect: ReconnectOptions = Field(
+        default_factory=ReconnectOptions,
+        description="Backoff between attempts to reach an unreachable endpoint.",
     )
-    reconnect_max_delay: float = Field(
-        default=30.0,
+    reconnect_min_delay: float | None = Field(
+        default=None,
         gt=0,
         le=_MAX_SECONDS,
-        description="Longest delay (seconds) between retries of an unreachable endpoint.",
+        description="Deprecated spelling of reconnect.min_delay (still accepted, with a warning).",
+    )
+    reconnect_max_delay: float | None = Field(
+        default=None,
+        gt=0,
+        le=_MAX_SECONDS,
+        description="Deprecated spelling of reconnect.max_delay (still accepted, with a warning).",
     )
 
     @field_validator(
@@ -183,17 +188,14 @@ class Options(BaseModel):
         found: list[str] = []
         if (self.queue_url is None) == (self.queue_name is None):
             found.append("give exactly one of queue_url and queue_name")
-        if self.reconnect_max_delay < self.reconnect_min_delay:
-            found.append("reconnect_max_delay must be at least reconnect_min_delay")
+        found.extend(_adopt_old_reconnect_keys(self))
         if (
             self.heartbeat_margin is not None
             and self.visibility_timeout is not None
             and self.heartbeat_margin >= self.visibility_timeout
         ):
             found.append("heartbeat_margin must be below visibility_timeout")
-        if found:
-            raise ValueError("\n".join(found))
-        return self
+        return checked(self, found)
 
     # -- derived values ------------------------------------------------------------
 
@@ -246,6 +248,43 @@ class Options(BaseModel):
         if margin is None:
             margin = min(visibility_timeout, extension) / 2
         return margin, extension
+
+
+_OLD_RECONNECT_KEYS = {"reconnect_min_delay": "min_delay", "reconnect_max_delay": "max_delay"}
+"""SQS's flat reconnect options (before ``reconnect:``) -> their ``reconnect`` field."""
+
+
+def _adopt_old_reconnect_keys(options: Options) -> list[str]:
+    """Move the old flat keys into ``options.reconnect``, warning once each; the problems.
+
+    Run by the model's own validator, once per validation (a pipeline file's
+    load), so each deprecated key given costs one log line there.
+    """
+    given = {
+        old: value for old in _OLD_RECONNECT_KEYS if (value := getattr(options, old)) is not None
+    }
+    if not given:
+        return []
+    if "reconnect" in options.model_fields_set:
+        return [
+            f"{old} is the old spelling of reconnect.{_OLD_RECONNECT_KEYS[old]}; "
+            "give only reconnect"
+            for old in given
+        ]
+    update = {_OLD_RECONNECT_KEYS[old]: value for old, value in given.items()}
+    merged = options.reconnect.model_copy(update=update)
+    if merged.max_delay < merged.min_delay:
+        return ["reconnect_max_delay must be at least reconnect_min_delay"]
+    for old, value in given.items():
+        log.warning(
+            "SQS option %s is deprecated: write reconnect: {%s: %g} instead",
+            old,
+            _OLD_RECONNECT_KEYS[old],
+            value,
+        )
+    # Validation is still under way: the frozen model takes its final reconnect here.
+    options.__dict__["reconnect"] = merged
+    return []
 
 
 def queue_name_of(name_or_url: str) -> str:

@@ -19,9 +19,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections import deque
 from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -36,13 +34,14 @@ from broadway_py.connectors.sqs.client import (
     queue_depth,
 )
 from broadway_py.connectors.sqs.dead_letter import plan_dead_letters
-from broadway_py.connectors.sqs.errors import Backoff, translate
+from broadway_py.connectors.sqs.errors import translate
 from broadway_py.connectors.sqs.heartbeat import Heartbeat
 from broadway_py.connectors.sqs.ledger import Ledger, Received, Stats
 from broadway_py.connectors.sqs.options import Options
+from broadway_py.connectors.toolkit import DemandBuffer, Link, Stop, keep_trying
 from broadway_py.errors import BrokerUnavailable, ConfigurationError, ConnectorError
 from broadway_py.message import Message
-from broadway_py.telemetry import BacklogReported, ProducerConnected, Telemetry
+from broadway_py.telemetry import BacklogReported, Telemetry
 
 log = logging.getLogger("broadway_py.connectors.sqs")
 
@@ -76,17 +75,14 @@ class SqsProducer:
         self._clock = _no_clock
         self._visibility = 0
         self._receive_params: dict[str, Any] = {}
-        self._buffer: deque[Message] = deque()
+        self._buffer = DemandBuffer()
         self._receives: set[asyncio.Task[None]] = set()
         self._requested = 0
-        self._wakeup = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._stopped = False
+        self._stop = Stop()
         self._closed = False
-        self._up = False
+        self._link = Link(options.reconnect, log, f"SQS queue {options.queue} not reachable")
         self._failure: ConnectorError | None = None
         self._fatal: BaseException | None = None
-        self._backoff = Backoff(options.reconnect_min_delay, options.reconnect_max_delay)
         self._tasks: list[asyncio.Task[None]] = []
         self._side_tasks: set[asyncio.Task[None]] = set()
 
@@ -99,7 +95,7 @@ class SqsProducer:
 
     async def start(self, telemetry: Telemetry) -> None:
         """Connect; an unreachable endpoint is retried in the background."""
-        self._telemetry = telemetry
+        self._telemetry = self._link.telemetry = telemetry
         self._clock = asyncio.get_running_loop().time
         try:
             self._client = await self._stack.enter_async_context(self._client_factory())
@@ -108,38 +104,35 @@ class SqsProducer:
         try:
             await self._connect()
         except BrokerUnavailable as error:
-            delay = self._went_down(error)
+            delay = self._link.failed(error)
             self._tasks.append(asyncio.create_task(self._connect_later(delay)))
         except BaseException:
             await self._stack.aclose()
             raise
 
     async def fetch(self, demand: int) -> list[Message]:
-        while True:
-            self._wakeup.clear()
-            if self._stopped:
-                return []
+        buffer = self._buffer
+        while not buffer.stopped:
             if self._fatal is not None:
                 raise self._fatal
-            if self._buffer:
-                return self._take(demand)
+            if buffer:
+                return buffer.take(demand)
             failure = self._failure
             if failure is not None:
                 self._failure = None
                 if not isinstance(failure, BrokerUnavailable):
                     raise failure
-                await self._pause(self._went_down(failure))
+                await self._stop.pause(self._link.failed(failure))
                 continue
             if self.connected:
                 self._top_up(demand)
-            await self._wakeup.wait()
+            await buffer.wait()
+        return []
 
     def stop_fetching(self) -> None:
-        if self._stopped:
+        if not self._buffer.stop():
             return
-        self._stopped = True
         self._stop.set()
-        self._wakeup.set()
         for task in self._receives:
             task.cancel()
 
@@ -163,8 +156,7 @@ class SqsProducer:
                 self.stats.released += len(held)
             except Exception as error:
                 log.warning("could not release %d messages on close: %r", len(held), error)
-        if self._telemetry.enabled:
-            self._telemetry.emit(ProducerConnected(False, "closed"))
+        self._link.down("closed")
         await self._stack.aclose()
 
     # -- connecting ----------------------------------------------------------------
@@ -210,66 +202,27 @@ class SqsProducer:
             self._tasks.append(asyncio.create_task(self._report_backlog(client, info)))
         self.connected = True
         self._came_up()
-        self._wakeup.set()
+        self._buffer.wake()
 
     async def _connect_later(self, delay: float) -> None:
-        while not self._stopped:
-            await self._pause(delay)
-            if self._stopped:
-                return
-            try:
-                await self._connect()
-                return
-            except BrokerUnavailable as error:
-                delay = self._went_down(error)
-            except Exception as error:
-                log.error("SQS queue %s: %s", self.options.queue, error)
-                self._fatal = error
-                self._wakeup.set()
-                return
+        try:
+            await keep_trying(self._connect, self._link, self._stop.pause, delay)
+        except Exception as error:
+            log.error("SQS queue %s: %s", self.options.queue, error)
+            self._fatal = error
+            self._buffer.wake()
 
     def _came_up(self) -> None:
-        if self._up:
+        if self._link.connected:
             return
-        self._up = True
-        attempts = self._backoff.attempts
-        self._backoff.reset()
+        failures = self._link.up()
         name = self.queue.name if self.queue else self.options.queue_label
-        if attempts:
-            log.info("SQS queue %s reachable again after %d failed attempt(s)", name, attempts)
+        if failures:
+            log.info("SQS queue %s reachable again after %d failed attempt(s)", name, failures)
         else:
             log.info("connected to SQS queue %s", name)
-        if self._telemetry.enabled:
-            self._telemetry.emit(ProducerConnected(True))
-
-    def _went_down(self, error: ConnectorError) -> float:
-        """Report an unreachable endpoint; returns the delay before the next attempt."""
-        self._up = False
-        delay = self._backoff.next_delay()
-        log.warning(
-            "SQS queue %s: %s; attempt %d failed, retrying in %.1fs",
-            self.options.queue,
-            error,
-            self._backoff.attempts,
-            delay,
-        )
-        if self._telemetry.enabled:
-            self._telemetry.emit(ProducerConnected(False, str(error)))
-        return delay
-
-    async def _pause(self, delay: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), delay)
 
     # -- receiving -------------------------------------------------------------------
-
-    def _take(self, demand: int) -> list[Message]:
-        buffer = self._buffer
-        if len(buffer) <= demand:
-            taken = list(buffer)
-            buffer.clear()
-            return taken
-        return [buffer.popleft() for _ in range(demand)]
 
     def _top_up(self, demand: int) -> None:
         wanted = demand - len(self._buffer) - self._requested
@@ -299,10 +252,9 @@ class SqsProducer:
         finally:
             self._requested -= count
             self._receives.discard(task)
-            self._wakeup.set()
+            self._buffer.wake()
         self._admit(response.get("Messages") or (), sent_at + self._visibility)
-        if not self._up:
-            self._came_up()
+        self._came_up()
 
     def _admit(self, raw_messages: Iterable[dict[str, Any]], deadline: float) -> None:
         acknowledger = self.acknowledger

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from broadway_py.connectors.kafka import Options
+from tests.ports import free_port
 
 BOOTSTRAP = os.environ.get("BROADWAY_KAFKA_BOOTSTRAP", "127.0.0.1:39092")
 
@@ -180,12 +181,6 @@ class GroupProbe:
     async def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """Committed offsets (0 for a partition the group never committed)."""
         return {tp: (await self._consumer.committed(tp)) or 0 for tp in partitions}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def tansu_binary() -> str:

@@ -16,15 +16,8 @@ from aiokafka import TopicPartition
 from broadway_py import Message, Pipeline, ProcessorOptions, ProducerOptions, RetryPolicy
 from broadway_py.connectors.kafka import ordering_key, producer_factory
 from broadway_py.connectors.kafka.acknowledger import REWOUND
-from broadway_py.metrics.stats import PipelineStats
-from broadway_py.telemetry import AcksDropped, Telemetry
-from tests.integration.kafka.broker import (
-    GroupProbe,
-    create_topics,
-    kafka_options,
-    publish,
-    unique,
-)
+from tests.integration.ack_reports import AckReports
+from tests.integration.kafka.broker import GroupProbe, create_topics, kafka_options, publish, unique
 from tests.support import payloads, wait_until
 
 pytestmark = pytest.mark.kafka
@@ -48,18 +41,15 @@ async def test_acks_after_an_ordered_retry_are_dropped_and_not_counted_as_told()
         succeeded.add(index)
         return message
 
-    telemetry = Telemetry("kafka-dropped")
-    dropped: list[AcksDropped] = []
-    telemetry.subscribe(lambda e: dropped.append(e) if isinstance(e, AcksDropped) else None)
-    stats = PipelineStats()
-    telemetry.subscribe(stats)
+    reports = AckReports("kafka-dropped")
+    dropped, stats = reports.dropped, reports.stats
     pipeline = Pipeline(
         "kafka-dropped",
         handle,
         ProducerOptions(producer_factory(options, demand=10)),
         ProcessorOptions(concurrency=1, max_demand=10, partition_by=ordering_key(options)),
         retry=RetryPolicy(max_attempts=3, min_delay=0.1, max_delay=0.1, jitter=0),
-        telemetry=telemetry,
+        telemetry=reports.telemetry,
     )
     async with pipeline:
         await wait_until(lambda: succeeded == set(range(len(sent))), 30, "every message")

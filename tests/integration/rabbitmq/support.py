@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import urllib.parse
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aio_pika
@@ -15,20 +14,19 @@ from aio_pika.abc import AbstractConnection
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
-from broadway_py.connectors.rabbitmq import Options
+from broadway_py import Pipeline, ProcessorOptions, ProducerOptions, RetryPolicy
+from broadway_py.connectors.rabbitmq import Options, producer_factory
 from broadway_py.telemetry import Event, Telemetry
-from tests.contract.harness_rabbitmq import SCRIPT, queue_depths, raw_channel, read_queue
+from tests.broker_scripts import SHARED_RABBITMQ, RabbitMQNode
+from tests.contract.harness_rabbitmq import raw_channel, read_queue
 
-URL = os.environ.get("BROADWAY_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:35672/")
+URL = SHARED_RABBITMQ.url
 PERSISTENT = Basic.Properties(delivery_mode=2)
 
 __all__ = [
-    "SCRIPT",
     "URL",
     "Broker",
     "Events",
-    "ctl",
-    "queue_depths",
     "raw_channel",
     "read_queue",
 ]
@@ -46,47 +44,21 @@ def broker_port() -> int:
     return urllib.parse.urlsplit(URL).port or 5672
 
 
-async def ctl(*args: str, timeout: float = 90.0) -> str:
-    """Run ``scripts/brokers/rabbitmq.sh ctl ARGS`` against the shared server.
-
-    For queries only: a test that stops or restarts a node uses its own
-    (``private_node``, private.py), never the shared server.
-    """
-    process = await asyncio.create_subprocess_exec(
-        str(SCRIPT),
-        "ctl",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), timeout)
-    if process.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {out.decode(errors='replace')}")
-    return out.decode(errors="replace")
-
-
 class Broker:
     """A connection for the test itself: publish, read and count queues."""
 
     def __init__(
-        self,
-        connection: AbstractConnection,
-        url: str = URL,
-        depths: Callable[[], Awaitable[dict[str, tuple[int, int]]]] = queue_depths,
+        self, connection: AbstractConnection, node: RabbitMQNode = SHARED_RABBITMQ
     ) -> None:
         self.connection = connection
-        self.url = url
-        self.depths = depths
+        self.url = node.url
+        self.depths = node.depths
         self.made: list[str] = []
 
     @classmethod
-    async def connect(
-        cls,
-        url: str = URL,
-        depths: Callable[[], Awaitable[dict[str, tuple[int, int]]]] = queue_depths,
-    ) -> Broker:
-        """A connection to the shared server, or to ``url`` (a private node's)."""
-        return cls(await aio_pika.connect(url), url, depths)
+    async def connect(cls, node: RabbitMQNode = SHARED_RABBITMQ) -> Broker:
+        """A connection to the shared server, or to a private node."""
+        return cls(await aio_pika.connect(node.url), node)
 
     def name(self, prefix: str = "it") -> str:
         queue = f"{prefix}.{uuid.uuid4().hex[:10]}"
@@ -185,3 +157,32 @@ def options(queue: str, **fields: Any) -> Options:
     }
     base.update(fields)
     return Options.model_validate(base)
+
+
+def pipeline_on(
+    node: RabbitMQNode, queue: str, handler: Any, **fields: Any
+) -> tuple[Pipeline, Events]:
+    """A pipeline of 4 processors on ``queue`` of ``node`` that reconnects within a second.
+
+    ``fields`` are more connector options, and ``retry`` the retry policy.
+    Returns it with the recorder of its telemetry events.
+    """
+    retry: RetryPolicy | None = fields.pop("retry", None)
+    telemetry = Telemetry("it")
+    events = Events(telemetry)
+    opts = options(
+        queue,
+        url=node.url,
+        reconnect={"min_delay": 0.2, "max_delay": 1.0},
+        backlog_interval=None,
+        **fields,
+    )
+    pipeline = Pipeline(
+        "it",
+        handler,
+        ProducerOptions(producer_factory(opts, demand=20)),
+        ProcessorOptions(concurrency=4, max_demand=5),
+        retry=retry,
+        telemetry=telemetry,
+    )
+    return pipeline, events

@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import pytest
 
-from broadway_py import Message, Pipeline, ProcessorOptions, ProducerOptions, Telemetry
-from broadway_py.connectors.rabbitmq import RabbitMQProducer, producer_factory
+from broadway_py import Message, Pipeline
+from broadway_py.connectors.rabbitmq import RabbitMQProducer
 from broadway_py.telemetry import AcksDropped, ProducerConnected
-from tests.integration.rabbitmq.private import PrivateNode
-from tests.integration.rabbitmq.support import Broker, Events, options
+from tests.broker_scripts import RabbitMQNode
+from tests.integration.rabbitmq.support import Broker, Events, pipeline_on
 from tests.support import payloads, wait_until
 
 pytestmark = pytest.mark.rabbitmq
@@ -27,10 +30,33 @@ PATIENCE = 60.0
 PREFETCH = 40
 
 
-def held_pipeline(
-    node: PrivateNode, queue: str, released: asyncio.Event, succeeded: list[bytes]
-) -> tuple[Pipeline, Events]:
-    """4 processors; after 200 messages each handler waits for ``released``."""
+@dataclass
+class Outage:
+    """What a test inspects after the outage: the pipeline is still running."""
+
+    queue: str
+    sent: list[bytes]
+    succeeded: list[bytes]
+    pipeline: Pipeline
+    events: Events
+    producer: RabbitMQProducer
+
+
+@asynccontextmanager
+async def outage_mid_stream(
+    node: RabbitMQNode, broker: Broker, name: str, count: int
+) -> AsyncIterator[Outage]:
+    """``count`` messages; the node's app stops and starts while 4 processors hold work.
+
+    After 200 messages each handler waits until the loss is noticed; yields
+    once every message is done, with the pipeline still running.
+    """
+    queue = broker.name(name)
+    await broker.declare(queue)  # durable, and the messages are persistent
+    sent = payloads(count, name)
+    await broker.publish(queue, sent)
+    released = asyncio.Event()
+    succeeded: list[bytes] = []
 
     async def handle(message: Message) -> Message:
         if len(succeeded) >= 200 and not released.is_set():
@@ -38,64 +64,30 @@ def held_pipeline(
         succeeded.append(message.data)
         return message
 
-    telemetry = Telemetry("it")
-    events = Events(telemetry)
-    opts = options(
-        queue,
-        url=node.url,
-        prefetch_count=PREFETCH,
-        reconnect={"min_delay": 0.2, "max_delay": 1.0},
-        backlog_interval=None,
-    )
-    pipeline = Pipeline(
-        "it",
-        handle,
-        ProducerOptions(producer_factory(opts, demand=20)),
-        ProcessorOptions(concurrency=4, max_demand=5),
-        telemetry=telemetry,
-    )
-    return pipeline, events
-
-
-async def restart_with_work_in_flight(
-    node: PrivateNode,
-    broker: Broker,
-    pipeline: Pipeline,
-    events: Events,
-    released: asyncio.Event,
-    succeeded: list[bytes],
-) -> RabbitMQProducer:
-    (producer,) = pipeline.producers
-    assert isinstance(producer, RabbitMQProducer)
-    await wait_until(lambda: len(succeeded) >= 200, PATIENCE, "200 messages done")
-    try:
-        await node.ctl("stop_app")
-        await wait_until(lambda: not producer.connected, PATIENCE, "the loss to be noticed")
-        assert ProducerConnected(True) in events.of(ProducerConnected)
-        assert events.of(ProducerConnected)[-1].connected is False
-    finally:
-        released.set()  # what was in flight finishes; its acks have no channel to go to
-        await node.ctl("start_app")
-        await broker.reconnect()
-    return producer
+    pipeline, events = pipeline_on(node, queue, handle, prefetch_count=PREFETCH)
+    async with pipeline:
+        (producer,) = pipeline.producers
+        assert isinstance(producer, RabbitMQProducer)
+        await wait_until(lambda: len(succeeded) >= 200, PATIENCE, "200 messages done")
+        try:
+            await node.ctl("stop_app")
+            await wait_until(lambda: not producer.connected, PATIENCE, "the loss to be noticed")
+            assert ProducerConnected(True) in events.of(ProducerConnected)
+            assert events.of(ProducerConnected)[-1].connected is False
+        finally:
+            released.set()  # what was in flight finishes; its acks have no channel to go to
+            await node.ctl("start_app")
+            await broker.reconnect()
+        await wait_until(lambda: set(succeeded) == set(sent), PATIENCE, "every message done")
+        yield Outage(queue, sent, succeeded, pipeline, events, producer)
 
 
 async def test_a_server_restart_mid_stream_loses_nothing(
-    private_node: PrivateNode, private_broker: Broker
+    private_node: RabbitMQNode, private_broker: Broker
 ) -> None:
     broker = private_broker
-    queue = broker.name("restart")
-    await broker.declare(queue)  # durable, and the messages are persistent
-    sent = payloads(1000, "r")
-    await broker.publish(queue, sent)
-    released = asyncio.Event()
-    succeeded: list[bytes] = []
-    pipeline, events = held_pipeline(private_node, queue, released, succeeded)
-    async with pipeline:
-        producer = await restart_with_work_in_flight(
-            private_node, broker, pipeline, events, released, succeeded
-        )
-        await wait_until(lambda: set(succeeded) == set(sent), PATIENCE, "every message done")
+    async with outage_mid_stream(private_node, broker, "restart", 1000) as outage:
+        queue, events, producer = outage.queue, outage.events, outage.producer
 
         async def drained() -> bool:
             return await broker.held(queue) == 0
@@ -107,32 +99,21 @@ async def test_a_server_restart_mid_stream_loses_nothing(
         assert not [r for r in reasons if "PRECONDITION" in r or "delivery tag" in r], reasons
         assert any("CONNECTION_FORCED" in r for r in reasons), reasons
         assert producer.connects >= 2
-        assert pipeline.restarts == 0
+        assert outage.pipeline.restarts == 0
         dropped = sum(e.count for e in events.of(AcksDropped))
         assert dropped == producer.acknowledger.stats.dropped
         assert 1 <= dropped <= PREFETCH
-    duplicates = len(succeeded) - len(set(succeeded))
+    duplicates = len(outage.succeeded) - len(set(outage.succeeded))
     # Only what was unacknowledged when the server stopped is processed twice.
     assert dropped <= duplicates <= PREFETCH
 
 
 async def test_an_outage_reads_as_one_line_per_event(
-    private_node: PrivateNode, private_broker: Broker, caplog: pytest.LogCaptureFixture
+    private_node: RabbitMQNode, private_broker: Broker, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    broker = private_broker
-    queue = broker.name("outage")
-    await broker.declare(queue)
-    sent = payloads(400, "o")
-    await broker.publish(queue, sent)
-    released = asyncio.Event()
-    succeeded: list[bytes] = []
-    pipeline, events = held_pipeline(private_node, queue, released, succeeded)
-    async with pipeline:
-        producer = await restart_with_work_in_flight(
-            private_node, broker, pipeline, events, released, succeeded
-        )
-        await wait_until(lambda: set(succeeded) == set(sent), PATIENCE, "every message done")
+    async with outage_mid_stream(private_node, private_broker, "outage", 400) as outage:
+        events, producer = outage.events, outage.producer
         stats = producer.acknowledger.stats
         assert stats.dropped >= 4, "each of the 4 processors held work when the server stopped"
     records = caplog.records

@@ -19,18 +19,11 @@ from collections import Counter
 
 import pytest
 
-from broadway_py import (
-    Message,
-    Pipeline,
-    ProcessorOptions,
-    ProducerOptions,
-    RetryPolicy,
-    Telemetry,
-)
-from broadway_py.connectors.rabbitmq import RabbitMQProducer, producer_factory
+from broadway_py import Message, RetryPolicy
+from broadway_py.connectors.rabbitmq import RabbitMQProducer
 from broadway_py.telemetry import ProducerConnected
-from tests.integration.rabbitmq.private import PrivateNode
-from tests.integration.rabbitmq.support import Broker, Events, options
+from tests.broker_scripts import RabbitMQNode
+from tests.integration.rabbitmq.support import Broker, pipeline_on
 from tests.support import wait_until
 
 pytestmark = pytest.mark.rabbitmq
@@ -50,7 +43,7 @@ def fails_once(ident: int) -> bool:
 
 @pytest.mark.parametrize("queue_type", ["quorum", "classic"])
 async def test_retries_waiting_in_delay_queues_survive_a_node_restart(
-    private_node: PrivateNode, private_broker: Broker, queue_type: str
+    private_node: RabbitMQNode, private_broker: Broker, queue_type: str
 ) -> None:
     broker = private_broker
     queue = broker.name(f"survive.{queue_type}")
@@ -67,22 +60,12 @@ async def test_retries_waiting_in_delay_queues_survive_a_node_restart(
         handled[ident] += 1
         return message
 
-    telemetry = Telemetry("it")
-    events = Events(telemetry)
-    opts = options(
+    pipeline, events = pipeline_on(
+        private_node,
         queue,
-        url=private_node.url,
-        declare={"durable": True, "arguments": {"x-queue-type": queue_type}},
-        reconnect={"min_delay": 0.2, "max_delay": 1.0},
-        backlog_interval=None,
-    )
-    pipeline = Pipeline(
-        "it",
         handle,
-        ProducerOptions(producer_factory(opts, demand=20)),
-        ProcessorOptions(concurrency=4, max_demand=5),
+        declare={"durable": True, "arguments": {"x-queue-type": queue_type}},
         retry=RetryPolicy(max_attempts=3, min_delay=DELAY, max_delay=DELAY, jitter=0),
-        telemetry=telemetry,
     )
     always = {i for i in range(COUNT) if fails_always(i)}
     should_succeed = set(range(COUNT)) - always

@@ -1,8 +1,7 @@
-"""What the SQS integration tests share: settings, queue helpers, a cuttable TCP proxy."""
+"""What the SQS integration tests share: settings, queue helpers, telemetry totals."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -10,6 +9,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from broadway_py import Pipeline, ProducerOptions
+from broadway_py.connectors.sqs import Options, producer_factory
 from broadway_py.telemetry import Event, MessagesAcked, Telemetry
 
 ENDPOINT = os.environ.get("BROADWAY_SQS_ENDPOINT", "http://127.0.0.1:35000")
@@ -61,6 +62,12 @@ class Queues:
                 await self.client.delete_queue(QueueUrl=url)
 
 
+def pipeline_of(name: str, handler: Any, options: Options, **settings: Any) -> Pipeline:
+    """A pipeline on one SQS producer of demand 10; ``settings``: processors, retry, telemetry."""
+    producer = ProducerOptions(producer_factory(options, demand=10))
+    return Pipeline(name, handler, producer, **settings)
+
+
 async def publish(
     client: Client, url: str, bodies: Sequence[str], group: str | None = None
 ) -> None:
@@ -99,6 +106,11 @@ async def remaining(client: Client, url: str) -> int:
     return sum(await counts(client, url))
 
 
+async def empty(client: Client, url: str) -> bool:
+    """Nothing visible, in flight or delayed: a condition for ``wait_until``."""
+    return await remaining(client, url) == 0
+
+
 class DeadLetters:
     """Takes what arrives in a dead-letter queue (kept invisible) and remembers it."""
 
@@ -125,6 +137,10 @@ class DeadLetters:
     def bodies(self) -> list[str]:
         return sorted(m["Body"] for m in self.messages.values())
 
+    async def at_least(self, count: int) -> bool:
+        """``count`` or more have arrived: a condition for ``wait_until``."""
+        return len(await self.collect()) >= count
+
 
 class AckTotals:
     """Sums the MessagesAcked events of a pipeline's telemetry."""
@@ -147,62 +163,3 @@ class AckTotals:
 
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.successful, self.retried, self.dead_lettered, self.discarded)
-
-
-class Proxy:
-    """A TCP proxy to the SQS server that a test can cut and restore."""
-
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
-        self.upstream = (upstream_host, upstream_port)
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def up(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def down(self) -> None:
-        """Refuse new connections and cut the open ones."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers.update((writer, up_writer))
-        try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-        finally:
-            for w in (writer, up_writer):
-                self._writers.discard(w)
-                w.transport.abort()
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, OSError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    with contextlib.suppress(Exception):
-        writer.write_eof()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -17,16 +17,20 @@ from broadway_py import (
     Decision,
     Handler,
     Message,
-    Pipeline,
     ProcessorOptions,
-    ProducerOptions,
     RetryPolicy,
-    Telemetry,
 )
-from broadway_py.connectors.sqs import Options, SqsProducer, producer_factory
-from broadway_py.metrics.stats import PipelineStats
-from broadway_py.telemetry import AcksDropped
-from tests.integration.sqs.helpers import ENDPOINT, Client, DeadLetters, Queues, publish, remaining
+from broadway_py.connectors.sqs import Options, SqsProducer
+from tests.integration.ack_reports import AckReports
+from tests.integration.sqs.helpers import (
+    ENDPOINT,
+    Client,
+    DeadLetters,
+    Queues,
+    empty,
+    pipeline_of,
+    publish,
+)
 from tests.support import wait_until
 
 pytestmark = pytest.mark.sqs
@@ -77,11 +81,8 @@ async def test_refused_acks_are_dropped_by_outcome_and_told_once(
     ]
     await publish(sqs, source, sent)
     handler = Spoiler()
-    telemetry = Telemetry("sqs-dropped")
-    dropped: list[AcksDropped] = []
-    telemetry.subscribe(lambda e: dropped.append(e) if isinstance(e, AcksDropped) else None)
-    stats = PipelineStats()
-    telemetry.subscribe(stats)
+    reports = AckReports("sqs-dropped")
+    dropped, stats = reports.dropped, reports.stats
     options = Options(
         queue_url=source,
         endpoint_url=ENDPOINT,
@@ -90,16 +91,16 @@ async def test_refused_acks_are_dropped_by_outcome_and_told_once(
         wait_time_seconds=1,
         backlog_interval=0,
     )
-    pipeline = Pipeline(
+    pipeline = pipeline_of(
         "sqs-dropped",
         handler,
-        ProducerOptions(producer_factory(options, demand=10)),
-        ProcessorOptions(concurrency=1, max_demand=10),
+        options,
+        processors=ProcessorOptions(concurrency=1, max_demand=10),
         retry=RetryPolicy(max_attempts=3, min_delay=0, max_delay=0, jitter=0),
-        telemetry=telemetry,
+        telemetry=reports.telemetry,
     )
     async with pipeline:
-        await wait_until(lambda: _empty(sqs, source), 40, "the source queue empty")
+        await wait_until(lambda: empty(sqs, source), 40, "the source queue empty")
         producer = pipeline.producers[0]
     assert isinstance(producer, SqsProducer)
 
@@ -124,16 +125,8 @@ async def test_refused_acks_are_dropped_by_outcome_and_told_once(
     assert stats.acked == {"successful": 5, "retried": 0, "dead_lettered": 1, "discarded": 1}
     assert stats.acks_dropped == 4
     letters = DeadLetters(sqs, dead_letter)
-    await wait_until(lambda: _count(letters, 1), 10, "the dead letter")
+    await wait_until(lambda: letters.at_least(1), 10, "the dead letter")
     assert letters.bodies() == ["dead-bad-6"]
 
 
 FIELDS = ("count", "successful", "retried", "dead_lettered", "discarded")
-
-
-async def _empty(sqs: Client, url: str) -> bool:
-    return await remaining(sqs, url) == 0
-
-
-async def _count(letters: DeadLetters, expected: int) -> bool:
-    return len(await letters.collect()) >= expected

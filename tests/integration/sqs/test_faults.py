@@ -15,20 +15,21 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from broadway_py import Message, Pipeline, ProcessorOptions, ProducerOptions, Telemetry
-from broadway_py.connectors.sqs import Options, SqsProducer, producer_factory
+from broadway_py import Message, ProcessorOptions, Telemetry
+from broadway_py.connectors.sqs import Options, SqsProducer
 from broadway_py.errors import AuthenticationFailed, DestinationNotFound
 from broadway_py.telemetry import Event, ProducerConnected
+from tests.fault.proxy import Proxy
 from tests.integration.sqs.helpers import (
     ENDPOINT,
     Client,
-    Proxy,
     Queues,
-    free_port,
+    empty,
+    pipeline_of,
     publish,
-    remaining,
     unique,
 )
+from tests.ports import free_port
 from tests.support import wait_until
 
 pytestmark = pytest.mark.sqs
@@ -51,11 +52,15 @@ def _recording() -> tuple[Telemetry, list[Event]]:
 async def proxy() -> AsyncIterator[Proxy]:
     upstream = urlsplit(ENDPOINT)
     made = Proxy(upstream.hostname or "127.0.0.1", upstream.port or 80)
-    await made.up()
+    await made.start()
     try:
         yield made
     finally:
-        await made.down()
+        await made.stop()
+
+
+def _endpoint(proxy: Proxy) -> str:
+    return f"http://127.0.0.1:{proxy.port}"
 
 
 async def test_unreachable_at_start_backs_off_and_stays_not_connected(
@@ -69,12 +74,7 @@ async def test_unreachable_at_start_backs_off_and_stays_not_connected(
         backlog_interval=0,
         **FAST_BACKOFF,  # type: ignore[arg-type]
     )
-    pipeline = Pipeline(
-        "sqs-unreachable",
-        lambda m: m,
-        ProducerOptions(producer_factory(options, demand=10)),
-        telemetry=telemetry,
-    )
+    pipeline = pipeline_of("sqs-unreachable", lambda m: m, options, telemetry=telemetry)
     await pipeline.start()  # does not raise: it keeps trying in the background
     assert pipeline.state == "running"
     await wait_until(lambda: len(_connected_events(events)) >= 4, 10, "four attempts")
@@ -99,7 +99,7 @@ async def test_an_endpoint_that_comes_up_later_is_connected_to(
     url = await queues.create("late")
     sent = [f"late-{i}" for i in range(10)]
     await publish(sqs, url, sent)
-    await proxy.down()
+    await proxy.stop()
     telemetry, events = _recording()
     seen: set[bytes] = set()
 
@@ -109,23 +109,18 @@ async def test_an_endpoint_that_comes_up_later_is_connected_to(
 
     options = Options(
         queue_name=url.rsplit("/", 1)[1],
-        endpoint_url=proxy.endpoint,
+        endpoint_url=_endpoint(proxy),
         wait_time_seconds=1,
         backlog_interval=0,
         **FAST_BACKOFF,  # type: ignore[arg-type]
     )
-    pipeline = Pipeline(
-        "sqs-late",
-        handle,
-        ProducerOptions(producer_factory(options, demand=10)),
-        telemetry=telemetry,
-    )
+    pipeline = pipeline_of("sqs-late", handle, options, telemetry=telemetry)
     async with pipeline:
         await wait_until(lambda: len(_connected_events(events)) >= 2, 10, "failed attempts")
         assert seen == set()
-        await proxy.up()
+        await proxy.start()
         await wait_until(lambda: seen == {s.encode() for s in sent}, 30, "all handled")
-        await wait_until(lambda: _empty(sqs, url), 30, "the queue empty")
+        await wait_until(lambda: empty(sqs, url), 30, "the queue empty")
     states = [e.connected for e in _connected_events(events)]
     assert states[0] is False
     assert True in states
@@ -147,31 +142,31 @@ async def test_a_connection_lost_later_is_retried_and_nothing_is_lost(
         return message
 
     options = Options(
-        queue_url=url.replace(ENDPOINT, proxy.endpoint),
-        endpoint_url=proxy.endpoint,
+        queue_url=url.replace(ENDPOINT, _endpoint(proxy)),
+        endpoint_url=_endpoint(proxy),
         wait_time_seconds=1,
         backlog_interval=0,
         **FAST_BACKOFF,  # type: ignore[arg-type]
     )
-    pipeline = Pipeline(
+    pipeline = pipeline_of(
         "sqs-lost",
         handle,
-        ProducerOptions(producer_factory(options, demand=10)),
-        ProcessorOptions(concurrency=2, max_demand=5),
+        options,
+        processors=ProcessorOptions(concurrency=2, max_demand=5),
         telemetry=telemetry,
     )
     async with pipeline:
         await wait_until(lambda: len(set(seen)) == len(first), 30, "the first messages")
-        await proxy.down()
+        await proxy.stop()
         await publish(sqs, url, later)  # straight to the server, not through the proxy
         await wait_until(
             lambda: sum(not e.connected for e in _connected_events(events)) >= 3,
             15,
             "failed attempts while cut off",
         )
-        await proxy.up()
+        await proxy.start()
         await wait_until(lambda: len(set(seen)) == len(first) + len(later), 30, "all handled")
-        await wait_until(lambda: _empty(sqs, url), 30, "the queue empty")
+        await wait_until(lambda: empty(sqs, url), 30, "the queue empty")
     assert set(seen) == {s.encode() for s in first + later}
     states = [e.connected for e in _connected_events(events) if e.reason != "closed"]
     assert states[0] is True
@@ -183,9 +178,7 @@ async def test_a_connection_lost_later_is_retried_and_nothing_is_lost(
 async def test_a_missing_queue_fails_start_naming_it() -> None:
     name = unique("missing")
     options = Options(queue_name=name, endpoint_url=ENDPOINT, backlog_interval=0)
-    pipeline = Pipeline(
-        "sqs-missing", lambda m: m, ProducerOptions(producer_factory(options, demand=10))
-    )
+    pipeline = pipeline_of("sqs-missing", lambda m: m, options)
     with pytest.raises(DestinationNotFound, match=name):
         await pipeline.start()
     assert pipeline.state == "failed"
@@ -195,9 +188,7 @@ async def test_a_missing_dead_letter_queue_fails_start_naming_it(queues: Queues)
     url = await queues.create("has-no-dlq")
     missing = unique("missing-dlq")
     options = Options(queue_url=url, endpoint_url=ENDPOINT, dead_letter=missing)
-    pipeline = Pipeline(
-        "sqs-missing-dlq", lambda m: m, ProducerOptions(producer_factory(options, demand=10))
-    )
+    pipeline = pipeline_of("sqs-missing-dlq", lambda m: m, options)
     with pytest.raises(DestinationNotFound, match=f"{missing}.*dead-letter queue"):
         await pipeline.start()
 
@@ -238,15 +229,9 @@ def checking_server() -> Iterator[str]:
 
 async def test_refused_credentials_fail_start_clearly(checking_server: str) -> None:
     options = Options(queue_name="orders", endpoint_url=checking_server, backlog_interval=0)
-    pipeline = Pipeline(
-        "sqs-credentials", lambda m: m, ProducerOptions(producer_factory(options, demand=10))
-    )
+    pipeline = pipeline_of("sqs-credentials", lambda m: m, options)
     with pytest.raises(
         AuthenticationFailed, match=r"refused the credentials.*InvalidClientTokenId"
     ):
         await asyncio.wait_for(pipeline.start(), 30)
     assert pipeline.state == "failed"
-
-
-async def _empty(sqs: Client, url: str) -> bool:
-    return await remaining(sqs, url) == 0

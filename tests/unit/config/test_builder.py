@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import typing
 import uuid
 from typing import Any
 
@@ -11,8 +12,10 @@ import pytest
 from broadway_py import Message, NoopAcknowledger, PoisonMessageError
 from broadway_py.config import load_pipeline, parse_set
 from broadway_py.config.decode import decode_json
+from broadway_py.config.models import SECTIONS
 from broadway_py.connectors.memory import DEFAULT_BROKER, MemoryQueue
 from broadway_py.errors import DecodeError
+from broadway_py.option_spec import options_of
 from broadway_py.pipeline import Pipeline
 from broadway_py.producer import Producer
 from tests.unit.config.conftest import Workspace
@@ -286,3 +289,55 @@ def test_handlers_import_from_the_working_directory_too(
     path = workspace.file(f"name: cwd\nhandler: {name}:handle\nproducer:\n  generator: {{}}\n")
     loaded, _ = load_pipeline(path, env={})
     assert getattr(loaded.references.handler, "__module__", None) == name
+
+
+def _other_value(default: Any, described: Any, whole: bool) -> Any:
+    """A value in bounds that is not the default."""
+    base = default if isinstance(default, int | float) and not isinstance(default, bool) else None
+    start = base if base is not None else (described.least or described.above or 0)
+    value = start + 1 if whole else start + 0.5
+    assert described.most is None or value <= described.most
+    return value
+
+
+def test_every_numeric_option_of_the_definition_reaches_the_pipeline(
+    workspace: Workspace,
+) -> None:
+    """The builder passes each option through: a new one needs no edit here."""
+    path = workspace.file(
+        """
+        name: walk
+        handler: {h}:Orders
+        producer:
+          generator: {count: 5}
+        batchers:
+          db: {}
+        """
+    )
+    built = {
+        "producer": lambda p: p.producer_options,
+        "processors": lambda p: p.processor_options,
+        "batchers": lambda p: p.batcher_options["db"],
+        "rate_limit": lambda p: p.rate_limit,
+        "retry": lambda p: p.retry,
+        "shutdown": lambda p: p.shutdown,
+        "supervisor": lambda p: p.supervisor_options,
+    }
+    expected: list[tuple[str, str, Any]] = []
+    sets = []
+    for section, (cls, described) in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        for name, default, found in options_of(cls, described):
+            kind = hints[name]
+            if found.reference or kind is bool or typing.get_origin(kind) is typing.Literal:
+                continue
+            whole = kind is int or int in typing.get_args(kind)
+            value = _other_value(default, found, whole)
+            assert value != default
+            where = "batchers.db" if section == "batchers" else section
+            sets.append(parse_set(f"{where}.{name}={value}"))
+            expected.append((section, name, value))
+    assert len(expected) >= 15
+    _, pipeline = load_pipeline(path, sets, env={})
+    for section, name, value in expected:
+        assert getattr(built[section](pipeline), name) == value, f"{section}.{name}"

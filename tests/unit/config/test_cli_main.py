@@ -199,7 +199,7 @@ def test_a_run_error_is_printed_with_every_config_and_environment_secret_masked(
         # A client library quoting what it was given, bare, in its error.
         raise BroadwayError("broker refused FILE-SECRET-VALUE and ENV-SECRET-VALUE")
 
-    monkeypatch.setattr("broadway_py.config.service.run_service", refuse)
+    monkeypatch.setattr("broadway_py.service.run.run_service", refuse)
     assert main(["run", str(path)]) == 1
     err = capsys.readouterr().err
     assert "could not run: broker refused" in err

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from broadway_py.metrics.histogram import MESSAGE_SECONDS, Buckets
+from broadway_py.metrics.histogram import (
+    BATCH_SECONDS,
+    BATCH_SIZES,
+    MESSAGE_SECONDS,
+    Buckets,
+    decades,
+)
 
 
 def test_values_land_in_the_first_bucket_whose_bound_they_do_not_exceed() -> None:
@@ -36,3 +44,24 @@ def test_bounds_are_sorted_and_must_be_distinct() -> None:
         Buckets([1, 1])
     with pytest.raises(ValueError, match="at least one"):
         Buckets([])
+
+
+@pytest.mark.parametrize("bounds", [MESSAGE_SECONDS, BATCH_SECONDS, BATCH_SIZES])
+def test_bounds_up_to_ten_rise_by_at_most_two_and_a_half_times_and_read_short(
+    bounds: tuple[float, ...],
+) -> None:
+    steps = [b / a for a, b in itertools.pairwise(bounds) if b <= 10]
+    assert steps
+    assert all(1 < step <= 2.5 + 1e-9 for step in steps)
+    assert all(len(repr(b)) <= 7 for b in bounds), "an le label reads as its decimal literal"
+
+
+def test_decades_are_the_floats_their_literals_are() -> None:
+    assert decades(("1", "2.5", "5"), range(-7, -5)) == (
+        1e-07,
+        2.5e-07,
+        5e-07,
+        1e-06,
+        2.5e-06,
+        5e-06,
+    )

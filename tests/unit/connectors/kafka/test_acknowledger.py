@@ -7,7 +7,7 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
-from broadway_py.acknowledger import count_decisions
+from broadway_py.acknowledger import Decided, Failed, count_decisions
 from broadway_py.connectors.kafka.acknowledger import REVOKED, REWOUND, KafkaAcknowledger
 from broadway_py.connectors.kafka.message import KafkaMessage
 from broadway_py.connectors.kafka.offsets import PartitionOffsets
@@ -26,15 +26,15 @@ class FakePublisher:
         self.dead: list[int] = []
         self.copies: list[Fetched] = []
 
-    async def retry(self, messages: Sequence[Message]) -> list[BaseException | None]:
-        return self._record(messages, self.retried)
+    async def retry(self, retries: Sequence[Decided]) -> list[BaseException | None]:
+        return self._record(retries, self.retried)
 
-    async def dead_letter(self, messages: Sequence[Message]) -> list[BaseException | None]:
-        return self._record(messages, self.dead)
+    async def dead_letter(self, dead: Sequence[Decided]) -> list[BaseException | None]:
+        return self._record(dead, self.dead)
 
-    def _record(self, messages: Sequence[Message], into: list[int]) -> list[BaseException | None]:
+    def _record(self, copies: Sequence[Decided], into: list[int]) -> list[BaseException | None]:
         outcomes: list[BaseException | None] = []
-        for message in messages:
+        for message, _ in copies:
             offset = message.metadata["offset"]
             self.copies.append(fetched(message))
             if offset in self.fail:
@@ -103,11 +103,13 @@ async def test_outcomes_mark_offsets_done_after_their_copies_are_written() -> No
     await acker.ack(
         None,
         messages[:2],
-        [
-            failed(messages[2], Decision.retry(1.0)),
-            failed(messages[3], Decision.dead_letter("bad")),
-            failed(messages[4], Decision.discard()),
-        ],
+        Failed.of(
+            [
+                failed(messages[2], Decision.retry(1.0)),
+                failed(messages[3], Decision.dead_letter("bad")),
+                failed(messages[4], Decision.discard()),
+            ]
+        ),
     )
     assert session.publisher.retried == [2]
     assert session.publisher.dead == [3]
@@ -130,11 +132,13 @@ async def test_ordered_mode_rewinds_to_the_first_retried_offset() -> None:
     await acker.ack(
         None,
         messages[:2],
-        [
-            failed(messages[4], Decision.retry(0.25)),
-            failed(messages[2], Decision.retry(0.5)),
-            failed(messages[5], Decision.dead_letter()),
-        ],
+        Failed.of(
+            [
+                failed(messages[4], Decision.retry(0.25)),
+                failed(messages[2], Decision.retry(0.5)),
+                failed(messages[5], Decision.dead_letter()),
+            ]
+        ),
     )
     # Only the earliest retried message rewinds the partition; what follows is read again,
     # so the retry and the dead letter after it are dropped, not published.
@@ -155,7 +159,7 @@ async def test_unpublished_copies_are_redelivered_not_lost() -> None:
     await acker.ack(
         None,
         [messages[0], messages[2]],
-        [failed(messages[1], Decision.dead_letter())],
+        Failed.of([failed(messages[1], Decision.dead_letter())]),
     )
     assert session.rewinds == [(1, 0.5, None)]
     assert len(session.dropped) == 1
@@ -169,7 +173,7 @@ async def test_acks_after_a_revoke_are_dropped_and_reported() -> None:
     session = FakeSession()
     offsets, messages, acker = delivered(3, session)
     offsets.alive = False
-    await acker.ack(None, messages[:2], [failed(messages[2], Decision.retry(0))])
+    await acker.ack(None, messages[:2], Failed.of([failed(messages[2], Decision.retry(0))]))
     assert session.publisher.retried == []
     assert session.dropped == [(3, "partition revoked before the ack")]
     assert session.split == {REVOKED: (2, 1, 0, 0)}
@@ -229,7 +233,9 @@ async def test_a_plain_message_that_replaced_a_fetched_one_is_acked_and_copied()
     old = messages[1]
     metadata = {**old.metadata, "key": b"k", "headers": (("h", b"1"),)}
     new = Message("décodé", old.acknowledger, old.ack_ref, old.ack_data, metadata, old.attempt)
-    await acker.ack(old.ack_ref, [messages[0]], [failed(new, Decision.dead_letter("bad"))])
+    await acker.ack(
+        old.ack_ref, [messages[0]], Failed.of([failed(new, Decision.dead_letter("bad"))])
+    )
     await acker.ack(old.ack_ref, [messages[2]], [])
     assert session.publisher.copies == [Fetched("t", 0, 1, b"k", "décodé".encode(), (("h", b"1"),))]
     assert offsets.commit_point() == 3
@@ -244,7 +250,9 @@ async def test_successes_after_a_rewound_offset_in_the_same_call_are_dropped() -
     await acker.ack(
         None,
         [messages[0], messages[2], messages[3], messages[5]],
-        [failed(messages[1], Decision.retry(0.1)), failed(messages[4], Decision.discard())],
+        Failed.of(
+            [failed(messages[1], Decision.retry(0.1)), failed(messages[4], Decision.discard())]
+        ),
     )
     assert session.rewinds == [(1, 0.1, 2)]
     assert offsets.commit_point() == 1
@@ -256,7 +264,7 @@ async def test_successes_after_a_rewound_offset_in_the_same_call_are_dropped() -
 async def test_a_success_of_an_older_epoch_before_the_rewind_still_counts() -> None:
     session = FakeSession(ordered=True)
     offsets, messages, acker = delivered(4, session)
-    await acker.ack(None, [], [failed(messages[2], Decision.retry(0))])
+    await acker.ack(None, [], Failed.of([failed(messages[2], Decision.retry(0))]))
     assert session.dropped == []
     # Offsets 0 and 1 were delivered before the rewind (an older epoch) but are below it.
     await acker.ack(None, messages[:2], [])
@@ -273,11 +281,13 @@ async def test_without_a_publisher_copies_are_dropped_by_outcome() -> None:
     await acker.ack(
         None,
         [messages[0]],
-        [
-            failed(messages[1], Decision.retry(1)),
-            failed(messages[2], Decision.dead_letter()),
-            failed(messages[3], Decision.dead_letter()),
-        ],
+        Failed.of(
+            [
+                failed(messages[1], Decision.retry(1)),
+                failed(messages[2], Decision.dead_letter()),
+                failed(messages[3], Decision.dead_letter()),
+            ]
+        ),
     )
     assert session.split == {"the connector is closed": (0, 1, 2, 0)}
     assert offsets.commit_point() == 1
@@ -288,11 +298,11 @@ async def test_a_partition_rewound_while_copies_were_written_drops_their_acks() 
     offsets, messages, acker = delivered(3, session)
 
     class RewindingPublisher(FakePublisher):
-        async def dead_letter(self, messages: Sequence[Message]) -> list[BaseException | None]:
+        async def dead_letter(self, dead: Sequence[Decided]) -> list[BaseException | None]:
             offsets.rewind(0)  # another ack's rewind while the copy was in flight
-            return await super().dead_letter(messages)
+            return await super().dead_letter(dead)
 
     session.publisher = RewindingPublisher()
-    await acker.ack(None, [], [failed(messages[2], Decision.dead_letter())])
+    await acker.ack(None, [], Failed.of([failed(messages[2], Decision.dead_letter())]))
     assert session.publisher.dead == [2]
     assert session.split == {REWOUND: (0, 0, 1, 0)}

@@ -1,11 +1,48 @@
-"""The offset tracker: the commit point never passes an offset that is not done."""
+"""The offset tracker: the commit point never passes an offset that is not done.
+
+Deliveries go through the intake's own code (:func:`records.to_messages`, which
+records a run with ``delivering()`` and builds each ``KafkaMessage``), and acks
+of the current epoch through the acknowledger's hot path (``marker()``), so
+these properties hold for the code that runs in production.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
+
+from aiokafka.structs import ConsumerRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from broadway_py.acknowledger import NOOP_ACKNOWLEDGER
+from broadway_py.connectors.kafka.message import delivery_of
 from broadway_py.connectors.kafka.offsets import OffsetTracker, PartitionOffsets
+from broadway_py.connectors.kafka.records import to_messages
+from broadway_py.message import Message
+
+
+def deliver(partition: PartitionOffsets, run: Iterable[int]) -> list[Message]:
+    """A fetched run of ``partition``, delivered as the intake delivers it."""
+    key: Hashable = partition.key
+    topic, number = key if isinstance(key, tuple) else (str(key), 0)
+    records = [
+        ConsumerRecord(topic, number, offset, 0, 0, None, b"v%d" % offset, None, 0, 2, ())
+        for offset in run
+    ]
+    messages = to_messages(records, partition, NOOP_ACKNOWLEDGER)
+    for message in messages:
+        assert message.metadata["offset"] == message.ack_data
+        assert message.data == b"v%d" % message.ack_data
+    return messages
+
+
+def ack(messages: Iterable[Message]) -> None:
+    """Mark messages done as the acknowledger's hot path does: their run's ``marker``."""
+    for message in messages:
+        delivery = delivery_of(message)
+        mark = delivery.offsets.marker(delivery.epoch)
+        assert mark is not None
+        mark(message.ack_data, None)
 
 
 @st.composite
@@ -47,13 +84,16 @@ def test_commit_point_is_the_first_offset_not_done(
 ) -> None:
     offsets, runs = delivered
     partition = PartitionOffsets("p", generation=1)
+    messages: dict[int, Message] = {}
     for run in runs:
-        assert partition.deliver(run) == 0
+        delivered_run = deliver(partition, run)
+        assert [m.ack_data for m in delivered_run] == run
+        messages.update((m.ack_data, m) for m in delivered_run)
     done_order = data.draw(st.permutations(offsets))
     count = data.draw(st.integers(0, len(offsets)))
     done: set[int] = set()
     for offset in done_order[:count]:
-        assert partition.done(offset, partition.epoch)
+        ack([messages[offset]])
         done.add(offset)
         point = partition.commit_point()
         assert point == expected_point(offsets, done)
@@ -68,22 +108,21 @@ def test_commit_point_is_the_first_offset_not_done(
 def test_a_second_ack_of_the_same_offset_changes_nothing(
     delivered: tuple[list[int], list[list[int]]], data: st.DataObject
 ) -> None:
-    offsets, runs = delivered
+    _, runs = delivered
     partition = PartitionOffsets("p", 1)
-    for run in runs:
-        partition.deliver(run)
-    chosen = data.draw(st.sampled_from(offsets))
-    assert partition.done(chosen, 0)
+    messages = [m for run in runs for m in deliver(partition, run)]
+    chosen = data.draw(st.sampled_from(messages))
+    ack([chosen])
     before = (partition.commit_point(), partition.pending)
-    assert not partition.done(chosen, 0)
+    ack([chosen])
+    assert (partition.commit_point(), partition.pending) == before
+    assert not partition.done(chosen.ack_data, 0)
     assert (partition.commit_point(), partition.pending) == before
 
 
 def test_everything_done_commits_one_past_the_last_delivered() -> None:
     partition = PartitionOffsets("p", 1)
-    partition.deliver([5, 6, 9])
-    for offset in (9, 6, 5):
-        partition.done(offset, 0)
+    ack(reversed(deliver(partition, [5, 6, 9])))
     assert partition.commit_point() == 10
     assert partition.to_commit() == 10
     partition.mark_committed(10)
@@ -93,21 +132,21 @@ def test_everything_done_commits_one_past_the_last_delivered() -> None:
 def test_nothing_to_commit_before_anything_is_done() -> None:
     partition = PartitionOffsets("p", 1)
     assert partition.to_commit() is None
-    partition.deliver([0, 1])
+    first, second = deliver(partition, [0, 1])
     assert partition.to_commit() is None
-    partition.done(1, 0)
+    ack([second])
     assert partition.commit_point() is None
     assert partition.low_water() == 0
-    partition.done(0, 0)
+    ack([first])
     assert partition.to_commit() == 2
 
 
 def test_deliveries_at_or_below_the_last_one_are_refused() -> None:
     partition = PartitionOffsets("p", 1)
-    partition.deliver([3, 4, 5])
-    assert partition.deliver([4, 5, 6, 7]) == 2
+    deliver(partition, [3, 4, 5])
+    assert [m.ack_data for m in deliver(partition, [4, 5, 6, 7])] == [6, 7]
     assert partition.pending == 5
-    assert partition.deliver([6]) == 1
+    assert deliver(partition, [6]) == []
     assert partition.last_delivered == 7
 
 
@@ -118,11 +157,9 @@ def test_rewind_forgets_later_deliveries_and_old_acks_of_them(
 ) -> None:
     offsets, runs = delivered
     partition = PartitionOffsets("p", 1)
-    for run in runs:
-        partition.deliver(run)
+    messages = {m.ack_data: m for run in runs for m in deliver(partition, run)}
     done = set(data.draw(st.lists(st.sampled_from(offsets), unique=True)))
-    for offset in done:
-        partition.done(offset, 0)
+    ack(messages[offset] for offset in done)
     not_done = [o for o in offsets if o not in done]
     if not not_done:
         return
@@ -148,9 +185,14 @@ def test_rewind_forgets_later_deliveries_and_old_acks_of_them(
             assert not partition.done(offset, 0)
     # ...and the partition is read again from there, under the new epoch.
     again = [o for o in offsets if o >= rewind_to]
-    assert partition.deliver(again) == 0
-    for offset in again:
-        assert partition.done(offset, epoch)
+    redelivered = deliver(partition, again)
+    assert [m.ack_data for m in redelivered] == again
+    assert {delivery_of(m).epoch for m in redelivered} == {epoch}
+    for message in redelivered:
+        assert partition.is_current(message.ack_data, epoch)
+    ack(redelivered)
+    # The acks of the old epoch that still count go through ``done``, offset by offset.
+    assert partition.marker(0) is None
     # Older deliveries below the rewound offset still count.
     for offset in not_done:
         if offset < rewind_to:
@@ -161,29 +203,29 @@ def test_rewind_forgets_later_deliveries_and_old_acks_of_them(
 def test_acks_after_a_revoke_never_count_under_the_next_generation() -> None:
     tracker = OffsetTracker()
     (first,) = tracker.assign(["p"])
-    first.deliver([0, 1, 2])
-    first.done(0, 0)
+    late = deliver(first, [0, 1, 2])
+    ack(late[:1])
     (revoked,) = tracker.revoke(["p"])
     assert revoked is first
     assert not first.alive
     (second,) = tracker.assign(["p"])
     assert second.generation == first.generation + 1
-    second.deliver([1, 2])
+    (again, _) = deliver(second, [1, 2])
     # A late ack of the first generation's delivery of offset 1 is refused.
-    assert not first.done(1, 0)
+    assert first.marker(0) is None
+    assert not first.done(late[1].ack_data, 0)
     assert second.pending == 2
     assert second.commit_point() is None
     assert tracker.to_commit() == {}
-    second.done(1, 0)
+    ack([again])
     assert tracker.to_commit() == {"p": 2}
 
 
 def test_the_tracker_commits_only_partitions_that_moved() -> None:
     tracker = OffsetTracker()
     a, b = tracker.assign(["a", "b"])
-    a.deliver([0, 1])
-    b.deliver([0])
-    a.done(0, 0)
+    ack(deliver(a, [0, 1])[:1])
+    deliver(b, [0])
     assert tracker.to_commit() == {"a": 1}
     a.mark_committed(1)
     assert tracker.to_commit() == {}
@@ -195,7 +237,7 @@ def test_the_tracker_commits_only_partitions_that_moved() -> None:
 
 def test_the_marker_marks_offsets_of_the_current_epoch_only() -> None:
     partition = PartitionOffsets("p", 1)
-    partition.deliver([0, 1, 2, 3])
+    deliver(partition, [0, 1, 2, 3])
     mark = partition.marker(0)
     assert mark is not None
     mark(0, None)

@@ -1,6 +1,7 @@
 import asyncio
 
 from broadway_py import Decision, Message
+from broadway_py.acknowledger import Failed
 from broadway_py.connectors.memory import MemoryBroker, MemoryProducer
 from broadway_py.telemetry import Telemetry
 from tests.support import wait_until
@@ -21,11 +22,13 @@ async def test_success_drops_and_failures_follow_the_decision() -> None:
     await producer.ack(
         producer.lease,
         [a],
-        [
-            decided(b, Decision.retry(0)),
-            decided(c, Decision.dead_letter("bad")),
-            decided(d, Decision.discard()),
-        ],
+        Failed.of(
+            [
+                decided(b, Decision.retry(0)),
+                decided(c, Decision.dead_letter("bad")),
+                decided(d, Decision.discard()),
+            ]
+        ),
     )
     assert queue.stats.acked == 1
     assert [letter.data for letter in queue.dead_letters] == [b"c"]
@@ -46,7 +49,7 @@ async def test_retry_after_a_delay() -> None:
     queue.push(b"a")
     producer = MemoryProducer(queue)
     (message,) = await producer.fetch(1)
-    await producer.ack(producer.lease, [], [decided(message, Decision.retry(0.05))])
+    await producer.ack(producer.lease, [], Failed.of([decided(message, Decision.retry(0.05))]))
     assert queue.delayed == 1
     assert queue.ready == 0
     (again,) = await asyncio.wait_for(producer.fetch(1), 2)

@@ -10,6 +10,7 @@ from pamqp.commands import Basic
 from pamqp.header import ContentHeader
 
 from broadway_py import Decision, Message
+from broadway_py.acknowledger import Failed
 from broadway_py.connectors.rabbitmq import Options, RabbitMQAcknowledger
 from broadway_py.connectors.rabbitmq.copies import REASON_HEADER
 from broadway_py.connectors.rabbitmq.session import PublishFailed, Session
@@ -107,7 +108,7 @@ async def test_each_decision_becomes_its_broker_operation() -> None:
         message(acker, session, 6, Decision.dead_letter("it broke"), attempt=3),
         message(acker, session, 7, Decision.discard()),
     ]
-    await acker.ack(session, ok, failed)
+    await acker.ack(session, ok, Failed.of(failed))
     assert session.settled == [([1, 2, 3, 5, 6, 7], [4], [])]
     assert dropped == []
     by_queue = {queue: (body, props) for queue, body, props in session.published}
@@ -137,14 +138,14 @@ async def test_retry_zero_on_a_quorum_queue_is_a_requeue() -> None:
         redelivered=True,
         headers={"x-delivery-count": 2},
     )
-    await acker.ack(session, [], [m])
+    await acker.ack(session, [], Failed.of([m]))
     assert session.settled == [([], [1], [])]
     assert session.published == []
 
 
 async def test_reject_strategy_leaves_dead_letters_to_the_queue_exchange() -> None:
     acker, session, _ = setup(dead_letter={"strategy": "reject"})
-    await acker.ack(session, [], [message(acker, session, 9, Decision.dead_letter("x"))])
+    await acker.ack(session, [], Failed.of([message(acker, session, 9, Decision.dead_letter("x"))]))
     assert session.settled == [([], [], [9])]
     assert session.published == []
 
@@ -155,10 +156,12 @@ async def test_a_copy_the_broker_did_not_take_is_requeued_not_acked() -> None:
     await acker.ack(
         session,
         [message(acker, session, 1)],
-        [
-            message(acker, session, 2, Decision.retry(1.0)),
-            message(acker, session, 3, Decision.dead_letter("x")),
-        ],
+        Failed.of(
+            [
+                message(acker, session, 2, Decision.retry(1.0)),
+                message(acker, session, 3, Decision.dead_letter("x")),
+            ]
+        ),
     )
     assert session.settled == [([1], [2, 3], [])]
     assert acker.stats.publish_failures == 2
@@ -169,10 +172,12 @@ async def test_fixed_actions_override_the_decision() -> None:
     await acker.ack(
         session,
         [message(acker, session, 1)],
-        [
-            message(acker, session, 2, Decision.dead_letter("x")),
-            message(acker, session, 3, Decision.retry(5), redelivered=True),
-        ],
+        Failed.of(
+            [
+                message(acker, session, 2, Decision.dead_letter("x")),
+                message(acker, session, 3, Decision.retry(5), redelivered=True),
+            ]
+        ),
     )
     assert session.settled == [([], [1, 2], [3])]
     assert session.published == []
@@ -184,7 +189,7 @@ async def test_acks_for_a_lost_session_are_dropped_and_counted() -> None:
     await acker.ack(
         session,
         [message(acker, session, 1), message(acker, session, 2)],
-        [message(acker, session, 3, Decision.retry(1.0))],
+        Failed.of([message(acker, session, 3, Decision.retry(1.0))]),
     )
     assert dropped == [(3, "session lost (test)")]
     assert session.published == [], "nothing is republished for a session that is gone"
@@ -205,7 +210,9 @@ async def test_copies_are_published_concurrently() -> None:
 
     session.publish = slow_publish  # type: ignore[method-assign]
     await acker.ack(
-        session, [], [message(acker, session, t, Decision.retry(1.0)) for t in range(1, 11)]
+        session,
+        [],
+        Failed.of([message(acker, session, t, Decision.retry(1.0)) for t in range(1, 11)]),
     )
     assert peak == 10
     assert session.settled == [(list(range(1, 11)), [], [])]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from broadway_py import Decision
+from broadway_py.acknowledger import Failed
 from broadway_py.connectors.rabbitmq import RabbitMQAcknowledger
 from broadway_py.connectors.rabbitmq.dropped import DroppedAcks
 from broadway_py.connectors.rabbitmq.session import Session
@@ -21,11 +22,13 @@ async def test_dropped_acks_are_reported_by_outcome_with_their_session() -> None
     await acker.ack(
         session,
         [message(acker, session, 1), message(acker, session, 2)],
-        [
-            message(acker, session, 3, Decision.retry(1.0)),
-            message(acker, session, 4, Decision.dead_letter("x")),
-            message(acker, session, 5, Decision.discard()),
-        ],
+        Failed.of(
+            [
+                message(acker, session, 3, Decision.retry(1.0)),
+                message(acker, session, 4, Decision.dead_letter("x")),
+                message(acker, session, 5, Decision.discard()),
+            ]
+        ),
     )
     ((where, dropped, why),) = reported
     assert where is session

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from broadway_py.acknowledger import Failed
 from broadway_py.connectors.sqs.acknowledger import SqsAcknowledger, visibility_seconds
 from broadway_py.connectors.sqs.dead_letter import (
     REASON_ATTRIBUTE,
@@ -65,7 +66,11 @@ async def test_successes_are_deleted_ten_per_call() -> None:
 async def test_retry_changes_visibility_to_the_delay_in_whole_seconds() -> None:
     sqs, acker, messages, _ = setup(2)
     await acker.ack(
-        None, [], [failed(messages[0], Decision.retry(1.2)), failed(messages[1], Decision.retry(0))]
+        None,
+        [],
+        Failed.of(
+            [failed(messages[0], Decision.retry(1.2)), failed(messages[1], Decision.retry(0))]
+        ),
     )
     (call,) = sqs.calls_of("change_message_visibility_batch")
     assert [e["VisibilityTimeout"] for e in call["Entries"]] == [2, 0]
@@ -80,10 +85,12 @@ async def test_dead_letter_sends_the_reason_then_deletes() -> None:
     await acker.ack(
         None,
         [messages[2]],
-        [
-            failed(messages[0], Decision.dead_letter("ValueError: bad")),
-            failed(messages[1], Decision.discard()),
-        ],
+        Failed.of(
+            [
+                failed(messages[0], Decision.dead_letter("ValueError: bad")),
+                failed(messages[1], Decision.discard()),
+            ]
+        ),
     )
     (sent,) = sqs.sent["dlq"]
     assert sent["MessageBody"] == "body-0"
@@ -97,7 +104,7 @@ async def test_dead_letter_sends_the_reason_then_deletes() -> None:
 
 async def test_redrive_releases_the_message_and_remembers_it_is_dead() -> None:
     sqs, acker, messages, _ = setup(1, DeadLetterPlan(None, True, 30))
-    await acker.ack(None, [], [failed(messages[0], Decision.dead_letter("x"))])
+    await acker.ack(None, [], Failed.of([failed(messages[0], Decision.dead_letter("x"))]))
     (call,) = sqs.calls_of("change_message_visibility_batch")
     assert call["Entries"][0]["VisibilityTimeout"] == 0
     assert messages[0].ack_data.message_id in acker.ledger.dead
@@ -106,7 +113,7 @@ async def test_redrive_releases_the_message_and_remembers_it_is_dead() -> None:
 
 async def test_without_a_dead_letter_queue_the_message_waits_out_its_visibility() -> None:
     sqs, acker, messages, _ = setup(1, DeadLetterPlan(None, False, 45))
-    await acker.ack(None, [], [failed(messages[0], Decision.dead_letter("x"))])
+    await acker.ack(None, [], Failed.of([failed(messages[0], Decision.dead_letter("x"))]))
     (call,) = sqs.calls_of("change_message_visibility_batch")
     assert call["Entries"][0]["VisibilityTimeout"] == 45
     assert len(sqs.messages) == 1
@@ -188,14 +195,16 @@ async def test_refused_deletes_and_visibility_changes_are_split_by_outcome() -> 
     await acker.ack(
         None,
         messages[:2],
-        [
-            failed(messages[2], Decision.discard()),
-            failed(messages[3], Decision.retry(5)),
-            failed(messages[4], Decision.retry(5)),
-            failed(messages[5], Decision.dead_letter("x")),  # left to the redrive policy
-            failed(messages[6], Decision.discard()),
-            failed(messages[7], Decision.discard()),
-        ],
+        Failed.of(
+            [
+                failed(messages[2], Decision.discard()),
+                failed(messages[3], Decision.retry(5)),
+                failed(messages[4], Decision.retry(5)),
+                failed(messages[5], Decision.dead_letter("x")),  # left to the redrive policy
+                failed(messages[6], Decision.discard()),
+                failed(messages[7], Decision.discard()),
+            ]
+        ),
     )
     dropped = sorted(
         (e.reason.split(" ")[3], _split(e)) for e in events if isinstance(e, AcksDropped)
@@ -208,7 +217,9 @@ async def test_refused_deletes_and_visibility_changes_are_split_by_outcome() -> 
 async def test_a_failed_dead_letter_send_is_dropped_as_dead_lettered() -> None:
     sqs, acker, messages, events = setup(2)
     sqs.fail["send_message_batch"] = [client_error("AccessDenied", "no", 403)]
-    await acker.ack(None, [messages[0]], [failed(messages[1], Decision.dead_letter("x"))])
+    await acker.ack(
+        None, [messages[0]], Failed.of([failed(messages[1], Decision.dead_letter("x"))])
+    )
     (event,) = [e for e in events if isinstance(e, AcksDropped)]
     assert "dead-letter to dlq" in event.reason
     assert _split(event) == (1, 0, 0, 1, 0)
@@ -219,7 +230,7 @@ async def test_a_dead_letter_sent_but_not_deleted_is_deleted_when_it_comes_back(
     sqs, acker, messages, events = setup(1)
     record = messages[0].ack_data
     sqs.failed_handles.add(record.receipt_handle)
-    await acker.ack(None, [], [failed(messages[0], Decision.dead_letter("x"))])
+    await acker.ack(None, [], Failed.of([failed(messages[0], Decision.dead_letter("x"))]))
     assert len(sqs.sent["dlq"]) == 1
     assert acker.stats.dead_lettered == 1
     # The copy is in the dead-letter queue: that outcome was carried out, nothing dropped.

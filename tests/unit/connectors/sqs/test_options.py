@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
+from broadway_py.config.loader import load_config
 from broadway_py.connectors.sqs import Options, message_group_id, ordering_key
+from broadway_py.connectors.toolkit import ReconnectOptions
 
 
 def test_needs_exactly_one_of_queue_url_and_queue_name() -> None:
@@ -84,3 +89,60 @@ def test_dead_letter_modes() -> None:
     assert Options(queue_name="q", endpoint_url="").endpoint_url is None
     with pytest.raises(ValidationError, match="exactly one"):
         Options(queue_name="")
+
+
+def test_reconnect_is_a_section_as_in_every_connector() -> None:
+    options = Options.model_validate({"queue_name": "q", "reconnect": {"min_delay": 2}})
+    assert (options.reconnect.min_delay, options.reconnect.max_delay) == (2, 30)
+    assert Options(queue_name="q").reconnect == ReconnectOptions()
+
+
+def test_the_old_flat_reconnect_keys_still_work_with_one_warning_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="broadway_py.connectors.sqs"):
+        options = Options.model_validate(
+            {"queue_name": "q", "reconnect_min_delay": 0.1, "reconnect_max_delay": 0.4}
+        )
+    assert (options.reconnect.min_delay, options.reconnect.max_delay) == (0.1, 0.4)
+    assert [r.getMessage() for r in caplog.records] == [
+        "SQS option reconnect_min_delay is deprecated: write reconnect: {min_delay: 0.1} instead",
+        "SQS option reconnect_max_delay is deprecated: write reconnect: {max_delay: 0.4} instead",
+    ]
+
+
+def test_the_old_keys_are_checked_and_never_mixed_with_the_new_section() -> None:
+    with pytest.raises(ValidationError, match="reconnect_max_delay must be at least"):
+        Options.model_validate({"queue_name": "q", "reconnect_min_delay": 60})
+    with pytest.raises(ValidationError, match="reconnect_min_delay"):
+        Options.model_validate({"queue_name": "q", "reconnect_min_delay": 0})
+    with pytest.raises(ValidationError, match=r"old spelling of reconnect\.max_delay"):
+        Options.model_validate(
+            {"queue_name": "q", "reconnect": {"min_delay": 1}, "reconnect_max_delay": 3}
+        )
+
+
+def handle(message: object) -> object:
+    """The handler the pipeline files below name."""
+    return message
+
+
+def test_loading_a_file_with_an_old_key_warns_once_naming_the_new_spelling(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(
+        "name: old-keys\n"
+        f"handler: {__name__}:handle\n"
+        "producer:\n"
+        "  sqs:\n"
+        "    queue_name: orders\n"
+        "    reconnect_max_delay: 12\n"
+    )
+    with caplog.at_level(logging.WARNING, logger="broadway_py.connectors.sqs"):
+        loaded = load_config(path, env={})
+    assert isinstance(loaded.options, Options)
+    assert loaded.options.reconnect.max_delay == 12
+    assert [r.getMessage() for r in caplog.records] == [
+        "SQS option reconnect_max_delay is deprecated: write reconnect: {max_delay: 12} instead"
+    ]

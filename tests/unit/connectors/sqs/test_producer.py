@@ -18,8 +18,7 @@ def make(sqs: FakeSqs, demand: int = 100, **options: object) -> SqsProducer:
     settings: dict[str, object] = {
         "queue_name": "source",
         "backlog_interval": 0,
-        "reconnect_min_delay": 0.01,
-        "reconnect_max_delay": 0.05,
+        "reconnect": {"min_delay": 0.01, "max_delay": 0.05},
     }
     settings.update(options)
     return SqsProducer(Options(**settings), demand=demand, client_factory=sqs.factory())  # type: ignore[arg-type]

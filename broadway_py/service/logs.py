@@ -16,7 +16,7 @@ without its data, and ``extra`` fields named payload, data or body are
 replaced by ``<redacted>``.
 
 Secrets are never written, whatever the level or the logger: the handler's
-:class:`~broadway_py.config.log_redaction.RedactionFilter` masks URL passwords,
+:class:`~broadway_py.service.log_redaction.RedactionFilter` masks URL passwords,
 secret-named values, ``Authorization`` headers, AWS key ids and tokens, and the
 literal values of secret-named environment variables (``AWS_SECRET_ACCESS_KEY``,
 ``AWS_SESSION_TOKEN``...) and of the config's secrets
@@ -33,11 +33,11 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
-from broadway_py.config.log_fields import extra_fields
-from broadway_py.config.log_redaction import RedactionFilter
 from broadway_py.config.secret_text import SecretMasker
 from broadway_py.config.secret_values import environment_secrets
 from broadway_py.message import Message
+from broadway_py.service.log_fields import extra_fields
+from broadway_py.service.log_redaction import RedactionFilter
 
 _PAYLOAD_FIELDS = frozenset({"payload", "data", "body"})
 _MARK = "_broadway_py_handler"

@@ -35,22 +35,6 @@ class Progress:
         self._unsubscribe = pipeline.telemetry.subscribe(self.on_event)
 
     @property
-    def ok(self) -> int:
-        return self.acks.told["successful"]
-
-    @property
-    def retried(self) -> int:
-        return self.acks.told["retried"]
-
-    @property
-    def dead_lettered(self) -> int:
-        return self.acks.told["dead_lettered"]
-
-    @property
-    def discarded(self) -> int:
-        return self.acks.told["discarded"]
-
-    @property
     def done(self) -> int:
         """Messages whose outcome their broker was told."""
         return sum(self.acks.told.values())
@@ -75,18 +59,19 @@ class Progress:
             elapsed = max(now - self._last_time, 1e-9)
             rate = (done - self._last_done) / elapsed
         self._last_time, self._last_done = now, done
+        told = self.acks.told
         fields: dict[str, float | int] = {
             "received": self.received,
-            "ok": self.ok,
-            "retried": self.retried,
-            "dead_lettered": self.dead_lettered,
-            "discarded": self.discarded,
+            "ok": told["successful"],
+            "retried": told["retried"],
+            "dead_lettered": told["dead_lettered"],
+            "discarded": told["discarded"],
             "in_flight": len(self.pipeline.in_flight),
             "rate": round(rate, 1),
         }
         text = (
-            f"received {self.received}, acked ok {self.ok} / retried {self.retried} / "
-            f"dead-lettered {self.dead_lettered} / discarded {self.discarded}, "
+            f"received {self.received}, acked ok {fields['ok']} / retried {fields['retried']} / "
+            f"dead-lettered {fields['dead_lettered']} / discarded {fields['discarded']}, "
             f"in flight {fields['in_flight']}, {rate:.0f} msg/s"
         )
         if final:

@@ -19,14 +19,14 @@ import logging
 import os
 
 from broadway_py.config.loader import LoadedConfig
-from broadway_py.config.logs import add_log_secrets
-from broadway_py.config.progress import Progress
 from broadway_py.config.secret_text import SecretMasker
 from broadway_py.config.secret_values import config_secrets, environment_secrets
 from broadway_py.errors import BroadwayError
 from broadway_py.metrics import Server, serve
 from broadway_py.metrics.admin_token import ADMIN_TOKEN_ENV, admin_token_from
 from broadway_py.pipeline import Pipeline
+from broadway_py.service.logs import add_log_secrets
+from broadway_py.service.progress import Progress
 from broadway_py.telemetry import Event, PipelineStateChanged
 
 log = logging.getLogger("broadway_py.service")

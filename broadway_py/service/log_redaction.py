@@ -4,7 +4,7 @@ Broker clients log what they send: at DEBUG, botocore prints each request's
 headers (the session token, the ``Authorization`` header with the access key
 id), and an exception's text can quote a URL with its password. A filter on a
 logger sees only that logger's own records, so :class:`RedactionFilter` sits on
-the *handler* (:func:`~broadway_py.config.logs.configure_logging` puts it
+the *handler* (:func:`~broadway_py.service.logs.configure_logging` puts it
 there): every record written, from any logger and at any level, passes it.
 
 It formats the record once (message with its arguments, traceback, stack),
@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import logging
 
-from broadway_py.config.log_fields import extra_fields
 from broadway_py.config.redact import REDACTED, is_secret_key
 from broadway_py.config.secret_text import SecretMasker
+from broadway_py.service.log_fields import extra_fields
 
 _TRACEBACKS = logging.Formatter()
 

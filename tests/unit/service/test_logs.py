@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from broadway_py import Message, NoopAcknowledger
-from broadway_py.config import configure_logging
+from broadway_py.service.logs import configure_logging
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_plain_tracebacks_and_every_level_are_masked(root_logger: logging.Logger
 
 
 def test_literal_secrets_from_the_environment_and_the_config(root_logger: logging.Logger) -> None:
-    from broadway_py.config.logs import add_log_secrets
+    from broadway_py.service.logs import add_log_secrets
 
     stream = io.StringIO()
     env = {"AWS_SESSION_TOKEN": TOKEN, "HOME": "/home/someone", "KAFKA_PASSWORD": "abc"}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from broadway_py import Pipeline, ProducerOptions
-from broadway_py.config.progress import Progress
 from broadway_py.connectors.memory import MemoryProducer
+from broadway_py.service.progress import Progress
 from broadway_py.telemetry import MessagesAcked, MessagesReceived
 
 
