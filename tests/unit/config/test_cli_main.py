@@ -98,17 +98,22 @@ def test_run_finishes_a_finite_pipeline(
     assert "received 20, acked ok 20 / retried 0 / dead-lettered 0 / discarded 0" in err
 
 
-def test_run_exits_1_with_one_line_when_the_pipeline_fails(
-    workspace: Workspace,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    restore_logging: None,
-) -> None:
+@pytest.fixture
+def fake_kafka(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``kafka:`` in a pipeline file means the stand-in connector (tests/unit/config)."""
     monkeypatch.setitem(
         registry.CONNECTORS,
         "kafka",
         ConnectorSpec("kafka", "tests.unit.config.fake_connector", "aiokafka", "kafka"),
     )
+
+
+def test_run_exits_1_with_one_line_when_the_pipeline_fails(
+    workspace: Workspace,
+    capsys: pytest.CaptureFixture[str],
+    fake_kafka: None,
+    restore_logging: None,
+) -> None:
     path = workspace.file(
         """
         name: broken
@@ -176,13 +181,9 @@ def test_a_run_error_is_printed_with_every_config_and_environment_secret_masked(
     workspace: Workspace,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    fake_kafka: None,
     restore_logging: None,
 ) -> None:
-    monkeypatch.setitem(
-        registry.CONNECTORS,
-        "kafka",
-        ConnectorSpec("kafka", "tests.unit.config.fake_connector", "aiokafka", "kafka"),
-    )
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "ENV-SECRET-VALUE")
     path = workspace.file(
         """
