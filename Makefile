@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint unit image-test bench bench-smoke brokers-start brokers-stop clean
+.PHONY: install demo test lint unit dist image-test bench bench-smoke brokers-start brokers-stop clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -30,6 +30,12 @@ lint: install
 test: install
 	scripts/test.sh
 
+## dist: the sdist, and a wheel built from it, in $(DIST)/ (pip install $(DIST)/broadway_py-*.whl elsewhere)
+DIST ?= dist
+dist: install
+	rm -rf $(DIST)
+	$(PYTHON) -m build --outdir $(DIST) .
+
 ## image-test: build the image with podman (a stand-in base when no registry answers) and run it: probes, drain, the chart's pod
 image-test: install
 	scripts/image-test.sh check
@@ -53,4 +59,4 @@ brokers-stop:
 	scripts/brokers/all.sh stop
 
 clean:
-	rm -rf $(VENV) .brokers .tools .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) dist .brokers .tools .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -5,7 +5,8 @@ The demo's orders are generated messages like ``{"order": 41, "amount_cents": 12
 and writes them in batches. To show what happens to failures it injects two kinds:
 
 - every 997th order fails once with :class:`DownstreamTimeout`, a transient
-  error: the retry policy retries it (the generator counts it as retried);
+  error: the retry policy retries it, the generator delivers it again after
+  the retry delay and its second attempt succeeds;
 - every 20011th order is an :class:`InvalidOrder`, listed in ``never_retry``:
   it is dead-lettered at once, never retried.
 

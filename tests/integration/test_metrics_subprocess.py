@@ -4,8 +4,8 @@ A memory queue in another process cannot be pushed to from here, so the
 pipeline runs the endless ``generator`` producer and the handler (a module
 written next to the pipeline file) decides by sequence number:
 
-- seq < 5000: every 10th raises once (the generator only counts retries, it
-  does not redeliver), every 250th (offset 5) is poison (dead-lettered), the
+- seq < 5000: every 10th raises (retried once; the retry delay of 600 s keeps
+  the redelivery past the test's end), every 250th (offset 5) is poison (dead-lettered), the
   rest go to the ``db`` batcher and are acked successful;
 - seq >= 5000: parked until the test creates a release file.
 
@@ -93,6 +93,9 @@ batchers:
   db:
     batch_size: 100
     batch_timeout: 0.2
+retry:
+  min_delay: 600
+  max_delay: 600
 shutdown:
   drain_timeout: {DRAIN_TIMEOUT}
 http:

@@ -7,8 +7,8 @@ list, so a pipeline file's ``dead_letter.destination`` does not apply.
 
 ``generator`` makes synthetic messages: ``count`` of them (per producer stage)
 or endless, at most ``rate`` per second. A finite generator's pipeline stops by
-itself once every message was acknowledged. Generated messages are not
-redelivered: a retry decision is only counted.
+itself once every message was settled. A retried message comes back after
+its delay with ``attempt + 1`` (the same ``seq``), as from a broker.
 """
 
 from __future__ import annotations
