@@ -43,13 +43,14 @@ class Terminator:
         if failed:
             failed = await self._decide(failed)
         self.in_flight.settle(len(successful) + len(failed))
+        outcomes = Outcomes(len(successful))
         for acknowledger, ack_ref, ok, bad in group_acks(successful, failed):
-            grouped = Failed.of(bad) if bad else NO_FAILURES
+            grouped = NO_FAILURES
+            if bad:
+                grouped = Failed.of(bad)  # sorted once: for the acknowledger and the count
+                outcomes.add_failed(grouped)
             await self._ack(acknowledger, ack_ref, ok, grouped, stage)
         if self.telemetry.enabled:
-            outcomes = Outcomes(len(successful))
-            if failed:
-                outcomes.add_failed(Failed.of(failed))
             self._report(outcomes, stage)
 
     async def _decide(self, failed: Sequence[Message]) -> list[Message]:
