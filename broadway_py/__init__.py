@@ -6,6 +6,7 @@ from broadway_py.acknowledger import (
     Failed,
     NoopAcknowledger,
 )
+from broadway_py.decoding import Decode
 from broadway_py.errors import (
     BroadwayError,
     ConfigurationError,
@@ -38,6 +39,7 @@ __all__ = [
     "CallerAcknowledger",
     "ConfigurationError",
     "Decision",
+    "Decode",
     "Failed",
     "Handler",
     "Message",

@@ -1,7 +1,9 @@
 """Message, its Status and the BatchInfo handed to ``handle_batch``.
 
 A :class:`Message` is the unit every stage moves. It carries the payload
-(``data``), what the broker said about it (``metadata``), how to acknowledge it
+(``data``), what the broker said about it (``metadata``), its stable identity
+(``id``: the same on every delivery of the message, None where the broker has
+none; see docs/delivery.md, "Idempotent sinks"), how to acknowledge it
 (``acknowledger``, ``ack_ref`` and the connector's private ``ack_data``), what
 the user's code decided (``status``, ``batcher``, ``batch_key``,
 ``batch_mode``) and, once it failed, the retry policy's ``decision`` (None
@@ -49,7 +51,11 @@ class Message:
     """One message on its way through a pipeline.
 
     Connectors on a hot path may pass every argument positionally (quicker):
-    ``Message(data, acknowledger, ack_ref, ack_data, metadata, attempt)``.
+    ``Message(data, acknowledger, ack_ref, ack_data, metadata, attempt, id)``.
+
+    ``id`` is the message's identity at its broker, the same on every delivery
+    of it (a redelivery, a retry): what an idempotent sink keys its writes on.
+    Connectors set it (a string); None where the broker gives the message none.
     """
 
     __slots__ = (
@@ -62,6 +68,7 @@ class Message:
         "batcher",
         "data",
         "decision",
+        "id",
         "metadata",
         "received_at",
         "status",
@@ -75,8 +82,10 @@ class Message:
         ack_data: Any = None,
         metadata: dict[str, Any] | None = None,
         attempt: int = 1,
+        id: str | None = None,
     ) -> None:
         self.data: Any = data
+        self.id: str | None = id
         self.metadata: dict[str, Any] = metadata if metadata is not None else {}
         self.acknowledger: Acknowledger = acknowledger
         self.ack_ref: Hashable = ack_ref

@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from broadway_py.decoding import Decode, then
 from broadway_py.errors import ConfigurationError
 from broadway_py.message import Message
 from broadway_py.option_spec import WEEK, bounds, check_options, option
@@ -35,14 +36,21 @@ class ProducerOptions:
 
     ``producer`` is a zero-argument factory (a connector class bound to its
     options, or a lambda) called once per producer stage, or a single producer
-    instance when ``concurrency`` is 1. ``transformer`` runs on each message as
-    it leaves the producer; when it raises, that message fails and follows the
-    retry policy.
+    instance when ``concurrency`` is 1. ``decode`` (:class:`~broadway_py.decoding.Decode`)
+    turns each message's bytes into what the handler sees (a model instance with
+    ``Decode("json", model=Order)``); a message that does not decode is a
+    poison message. ``transformer`` runs on each message as it leaves the
+    producer, after decoding; when it raises, that message fails and follows
+    the retry policy.
     """
 
     producer: Producer | ProducerFactory
     concurrency: int = option(1, "producer stages (broker consumers)", least=1, most=1_000)
     transformer: Transformer | None = None
+    decode: Decode | None = None
+    _transform: Transformer | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         check_options(self, "producer")
@@ -56,6 +64,21 @@ class ProducerOptions:
             raise ConfigurationError("producer.producer", "must be a Producer or a factory")
         if self.transformer is not None and not callable(self.transformer):
             raise ConfigurationError("producer.transformer", "must be callable")
+        if self.decode is not None and not isinstance(self.decode, Decode):
+            raise ConfigurationError(
+                "producer.decode", f"must be a Decode (Decode('json')), not {self.decode!r}"
+            )
+        decoder = None if self.decode is None else self.decode.decoder()
+        object.__setattr__(self, "_transform", then(decoder, self.transformer))
+
+    @property
+    def transform(self) -> Transformer | None:
+        """What runs on each message as it leaves the producer (None: nothing).
+
+        The decode step, then the transformer, composed once. The one step the
+        producer stage and ``Pipeline.test_batch`` both run.
+        """
+        return self._transform
 
     def make_producers(self) -> list[Producer]:
         if isinstance(self.producer, Producer):

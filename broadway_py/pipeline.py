@@ -48,6 +48,7 @@ from broadway_py.topology.holding import Holding
 from broadway_py.topology.in_flight import InFlight
 from broadway_py.topology.rate_limiter import RateLimiter
 from broadway_py.topology.supervisor import Supervisor
+from broadway_py.topology.transform import transform_messages
 
 log = logging.getLogger("broadway_py.pipeline")
 
@@ -289,7 +290,13 @@ class Pipeline:
         metadata: dict[str, Any] | None = None,
         batch_mode: BatchMode = "bulk",
     ) -> list[Message]:
-        """Push messages through the running pipeline; returns them once all are acked."""
+        """Push messages through the running pipeline; returns them once all are acked.
+
+        Each message first meets the producer's transform (the file's
+        ``decode``, then the transformer), as a delivered one does: one that
+        fails there comes back failed with the reason, decided by the retry
+        policy, without reaching the handler.
+        """
         context = self._context
         if context is None or context.draining or self.state != "running":
             raise PipelineNotRunning(f"pipeline {self.name!r} is not running")
@@ -298,10 +305,25 @@ class Pipeline:
             message = Message(item, acknowledger=self._caller, metadata=dict(metadata or {}))
             message.batch_mode = batch_mode
             messages.append(message)
-        waiting = [self._caller.expect(m) for m in messages]
         self.in_flight.receive(messages, asyncio.get_running_loop().time())
+        transform = self.producer_options.transform
+        failed: list[Message] = []
+        waiting = []
+        if transform is not None:
+            # One at a time, so each result is known to stand for its message.
+            kept: list[Message] = []
+            for message in messages:
+                ok, bad = transform_messages([message], transform)
+                waiting += [self._caller.expect(m) for m in ok or bad]
+                kept += ok
+                failed += bad
+            messages = kept
+        else:
+            waiting = [self._caller.expect(m) for m in messages]
+        if failed:
+            await context.terminator.finish([], failed, "producer")
         # Held by the caller until handed over; a restart does not take it from here.
-        rejected = await context.dispatch.dispatch(messages, Holding())
+        rejected = await context.dispatch.dispatch(messages, Holding()) if messages else []
         if rejected:
             await context.terminator.finish([], rejected, "test")
         return list(await asyncio.gather(*waiting))
@@ -340,6 +362,9 @@ class Pipeline:
             "state": self.state,
             "producer": {
                 "concurrency": self.producer_options.concurrency,
+                "decode": None
+                if self.producer_options.decode is None
+                else str(self.producer_options.decode),
                 "transformer": _name_of(self.producer_options.transformer),
             },
             "rate_limit": None

@@ -20,7 +20,7 @@ if ! $brokers_running; then
   scripts/brokers/all.sh start
   eval "$(scripts/brokers/all.sh env)"
 fi
-for bench in memory_throughput memory_rss kafka_throughput rabbitmq_throughput sqs_throughput; do
+for bench in memory_throughput memory_rss model_decode kafka_throughput rabbitmq_throughput sqs_throughput slow_handler; do
   if [ -f "bench/$bench.py" ]; then
     printf '\n--- %s\n' "$bench"
     "$VENV/bin/python" -m "bench.$bench" "${smoke[@]}"

@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from broadway_py import options as core
-from broadway_py.config.decode import transformer
 from broadway_py.config.loader import LoadedConfig, load_config, problem_at
 from broadway_py.config.overrides import Override
 from broadway_py.config.problems import ConfigFileError, Problem
+from broadway_py.decoding import Decode
 from broadway_py.errors import ConfigurationError
 from broadway_py.pipeline import Pipeline
 from broadway_py.retry import RetryPolicy
@@ -82,9 +82,8 @@ def _build(loaded: LoadedConfig, telemetry: Telemetry | None) -> Pipeline:
         lambda: core.ProducerOptions(
             factory,
             concurrency=spec.producer.concurrency,
-            transformer=transformer(
-                spec.producer.decode, refs.transformer, spec.producer.transformer or ""
-            ),
+            transformer=refs.transformer,
+            decode=Decode(spec.producer.decode.format, model=refs.decode_model),
         )
     )
     processor_options = made(

@@ -33,6 +33,7 @@ from broadway_py.config.references import (
     resolve_exception,
     resolve_function,
     resolve_handler,
+    resolve_model,
     resolve_partition,
 )
 from broadway_py.config.source import SourceMap, load_yaml
@@ -50,6 +51,7 @@ class References:
 
     handler: Handler | Callable[[Message], Any]
     transformer: Callable[[Message], Any] | None = None
+    decode_model: type[BaseModel] | None = None
     processor_partition: Callable[[Message], Hashable] | None = None
     batcher_partitions: dict[str, Callable[[Message], Hashable]] = field(default_factory=dict)
     never_retry: tuple[type[BaseException], ...] = ()
@@ -261,6 +263,7 @@ def _references(
     found.transformer = resolve(
         ("producer", "transformer"), lambda ref: resolve_function(ref, "transformer")
     )
+    found.decode_model = resolve(("producer", "decode", "model"), resolve_model)
     found.processor_partition = resolve(("processors", "partition_by"), resolve_partition)
     batchers = data.get("batchers")
     if isinstance(batchers, dict):

@@ -13,16 +13,25 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from broadway_py import options as core
+from broadway_py.decoding import FORMATS, Format
 from broadway_py.option_spec import WEEK, Option
 from broadway_py.options import MAX_WORKERS
 from broadway_py.retry import RetryPolicy
 from broadway_py.schema.fields import Seconds
 from broadway_py.schema.sections import MAX_REFERENCES, field_of, section_model
 
-Decode = Literal["json", "text", "bytes"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["plain", "json"]
 
@@ -76,6 +85,44 @@ def check_name(value: str, what: str) -> str:
     return value
 
 
+_DECODE_FORMS = f"{', '.join(FORMATS)} or {{format: json, model: package.module:Class}}"
+
+
+def _decode_form(value: Any) -> Any:
+    """``decode: json`` is short for ``decode: {format: json}``."""
+    if isinstance(value, str) and value in FORMATS:
+        return {"format": value}
+    if isinstance(value, dict):
+        return value
+    shown = repr(value) if isinstance(value, str | int | float | bool) else type(value).__name__
+    raise ValueError(f"should be {_DECODE_FORMS}, not {shown}")
+
+
+class DecodeSpec(Spec):
+    """``decode``: a format, and for json optionally a pydantic model to parse into."""
+
+    format: Format = Field(default="json", description="json, text (UTF-8) or bytes.")
+    model: str | None = Field(
+        default=None,
+        description="package.module:Class of a pydantic model: message data is parsed and "
+        "validated into one (json only).",
+    )
+
+    @model_validator(mode="after")
+    def _model_needs_json(self) -> DecodeSpec:
+        if self.model is not None and self.format != "json":
+            raise ValueError(f"model needs format json, not {self.format}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _short(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Written back as ``json`` when there is no model (echo, --set)."""
+        return self.format if self.model is None else handler(self)
+
+    def __str__(self) -> str:
+        return self.format if self.model is None else f"{self.format} as {self.model}"
+
+
 class ProducerSpec(Spec):
     """Where messages come from: exactly one producer type, plus generic settings."""
 
@@ -85,11 +132,11 @@ class ProducerSpec(Spec):
     rabbitmq: dict[str, Any] | None = Field(default=None, description="A RabbitMQ queue.")
     sqs: dict[str, Any] | None = Field(default=None, description="An SQS queue.")
     concurrency: int = field_of(core.ProducerOptions, "concurrency")
-    decode: Decode = Field(
-        default="bytes",
+    decode: Annotated[DecodeSpec, BeforeValidator(_decode_form)] = Field(
+        default=DecodeSpec(format="bytes"),
         description="How message data is decoded before the handler sees it: json, "
-        "text (UTF-8) or bytes (as delivered). A message that does not decode is "
-        "dead-lettered, never retried.",
+        "text (UTF-8), bytes (as delivered), or {format: json, model: package.module:Class} "
+        "(a pydantic model). A message that does not decode is dead-lettered, never retried.",
     )
     transformer: str | None = Field(
         default=None,

@@ -1,4 +1,4 @@
-"""Resolving ``package.module:attribute`` references: handler, transformer, keys, exceptions.
+"""Resolving ``package.module:attribute`` references: handler, transformer, keys, models...
 
 Modules are imported from the installed packages first, then the config file's
 folder, then the working directory: those two folders are appended to
@@ -24,6 +24,8 @@ import sysconfig
 import traceback
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
+
+from pydantic import BaseModel
 
 from broadway_py.config.redact import redact_url
 from broadway_py.handler import Handler
@@ -252,4 +254,16 @@ def resolve_exception(reference: str) -> type[BaseException]:
             )
     if not (isinstance(found, type) and issubclass(found, BaseException)):
         raise UnresolvedReference(f"{reference!r} is not an exception class")
+    return found
+
+
+def resolve_model(reference: str) -> type[BaseModel]:
+    """``package.module:Class`` of a pydantic model (``decode.model``)."""
+    found = import_reference(reference)
+    if not (isinstance(found, type) and issubclass(found, BaseModel)):
+        kind = "class" if isinstance(found, type) else type(found).__name__
+        raise UnresolvedReference(
+            f"model {reference!r} is a {kind}, not a pydantic model "
+            "(a subclass of pydantic.BaseModel)"
+        )
     return found

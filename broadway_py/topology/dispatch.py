@@ -2,7 +2,9 @@
 
 Without ``partition_by`` every processor takes from one shared channel, so an
 idle processor always gets the next chunk. With it, each key hashes to a fixed
-processor whose own channel keeps the key's messages in order.
+processor whose own channel keeps the key's messages in order; the channels
+share one room (``max_demand`` per processor, in all), so a processor whose
+key is hot does not hold up the chunks for the others.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Hashable
 
 from broadway_py.message import Message
 from broadway_py.options import PartitionBy, ProcessorOptions
-from broadway_py.topology.channel import Channel
+from broadway_py.topology.channel import Channel, Room
 from broadway_py.topology.holding import Holding
 
 Chunk = list[Message]
@@ -27,9 +29,9 @@ class ProcessorDispatch:
             self.inboxes = [shared] * workers
             self.channels = [shared]
         else:
-            self.inboxes = [
-                Channel(options.max_demand, options.low_water // workers) for _ in range(workers)
-            ]
+            # One room: a put waits only while the inboxes together are full (see Channel).
+            room = Room(options.max_demand * workers, options.low_water)
+            self.inboxes = [Channel(options.max_demand, room=room) for _ in range(workers)]
             self.channels = list(self.inboxes)
 
     async def dispatch(self, chunk: Chunk, holding: Holding) -> Chunk:

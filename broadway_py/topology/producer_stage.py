@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 
-from broadway_py.message import Message
-from broadway_py.options import Transformer
 from broadway_py.producer import Producer
 from broadway_py.telemetry import MessagesReceived, RateLimiterWaited
 from broadway_py.topology.context import StageContext
 from broadway_py.topology.holding import Holding
+from broadway_py.topology.transform import transform_messages
 
 
 async def run_producer(
@@ -25,7 +24,7 @@ async def run_producer(
 ) -> None:
     demand = context.settings.processor_options.max_demand
     limiter = context.settings.rate_limiter
-    transformer = context.settings.producer_options.transformer
+    transformer = context.settings.producer_options.transform
     telemetry = context.settings.telemetry
     in_flight = context.settings.in_flight
     finish = context.terminator.finish
@@ -48,7 +47,7 @@ async def run_producer(
         if telemetry.enabled:
             telemetry.emit(MessagesReceived(index, len(messages)))
         if transformer is not None:
-            messages, failed = _transform(messages, transformer)
+            messages, failed = transform_messages(messages, transformer)
             if failed:
                 holding.hold(messages)
                 await finish([], failed, "producer")
@@ -56,23 +55,3 @@ async def run_producer(
         holding.clear()
         if rejected:
             await finish([], rejected, "producer")
-
-
-def _transform(
-    messages: list[Message], transform: Transformer
-) -> tuple[list[Message], list[Message]]:
-    kept: list[Message] = []
-    failed: list[Message] = []
-    for message in messages:
-        try:
-            result = transform(message)
-            if result is not message:
-                if not isinstance(result, Message):
-                    raise TypeError(
-                        f"the transformer returned {type(result).__name__}, not a Message"
-                    )
-                result.received_at = message.received_at
-            kept.append(result)
-        except Exception as error:
-            failed.append(message.failed(error))
-    return kept, failed

@@ -29,7 +29,6 @@ from tests.broker_scripts import SHARED_RABBITMQ
 from tests.contract.harness import ConnectorHarness
 
 URL = SHARED_RABBITMQ.url
-PERSISTENT = Basic.Properties(delivery_mode=2)
 
 
 async def raw_channel(connection: AbstractConnection, confirms: bool = True) -> RawChannel:
@@ -80,9 +79,14 @@ class RabbitMQHarness(ConnectorHarness):
             await self.connection.close()
 
     async def publish(self, payloads: Sequence[bytes]) -> None:
+        """Persistent, each with a ``message_id`` of its own (``message.id``)."""
         await asyncio.gather(
             *(
-                self.channel.basic_publish(p, routing_key=self.queue, properties=PERSISTENT)
+                self.channel.basic_publish(
+                    p,
+                    routing_key=self.queue,
+                    properties=Basic.Properties(delivery_mode=2, message_id=uuid.uuid4().hex),
+                )
                 for p in payloads
             )
         )

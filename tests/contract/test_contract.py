@@ -1,7 +1,7 @@
 """The contract every connector passes, against its real broker.
 
-Consume N and ack; retry with the attempt count; dead-letter; carry out the
-decisions ``handle_failed`` returns; drain; and
+Consume N and ack; retry with the attempt count, and the same ``message.id``;
+dead-letter; carry out the decisions ``handle_failed`` returns; drain; and
 redelivery after a producer crash and after a hard kill.
 """
 
@@ -78,6 +78,38 @@ async def test_retries_carry_the_attempt_count(harness: ConnectorHarness) -> Non
     assert {d: sorted(a) for d, a in attempts.items()} == {d: [1, 2, 3] for d in sent}
     assert all(m.decision is not None and m.decision.kind == "retry" for m in recorder.failed_seen)
     assert await harness.dead_lettered() == []
+
+
+async def test_id_is_stable_across_a_retry(harness: ConnectorHarness) -> None:
+    sent = payloads(20, "i")
+    await harness.publish(sent)
+    ids: dict[bytes, list[tuple[int, str | None]]] = {}
+
+    def first_attempt_fails(message: Message) -> bool:
+        ids.setdefault(message.data, []).append((message.attempt, message.id))
+        return message.attempt == 1
+
+    recorder = Recorder(fail=first_attempt_fails)
+    pipeline = Pipeline(
+        "contract",
+        recorder,
+        harness.producer_options(),
+        ProcessorOptions(concurrency=2, max_demand=5),
+        retry=_policy(harness, 3),
+    )
+    async with pipeline:
+        await wait_until(
+            lambda: len(recorder.seen) >= 2 * len(sent), harness.patience, "two attempts each"
+        )
+        await wait_until(_remaining_is(harness, 0), harness.patience, "nothing unacked")
+    assert sorted(ids) == sorted(sent)
+    for data, seen in ids.items():
+        assert sorted(a for a, _ in seen) == [1, 2], data
+        (_, first), (_, second) = sorted(seen)
+        assert first is not None, data
+        assert second == first, data
+    firsts = [seen[0][1] for seen in ids.values()]
+    assert len(set(firsts)) == len(sent), "one id per message"
 
 
 async def test_dead_letters_what_keeps_failing(harness: ConnectorHarness) -> None:

@@ -8,6 +8,7 @@ EXPECTED = {
     "CallerAcknowledger",
     "ConfigurationError",
     "Decision",
+    "Decode",
     "Failed",
     "Handler",
     "Message",

@@ -45,7 +45,7 @@ def producer_factory(options: Options, *, demand: int) -> Callable[[], Producer]
 
 
 def ordering_key(options: Options) -> Callable[[Message], Hashable] | None:
-    """(topic, partition): messages of one partition keep their order end to end."""
+    """The topic and partition: messages of one partition keep their order end to end."""
     return partition_key
 
 

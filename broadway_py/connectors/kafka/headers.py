@@ -7,6 +7,11 @@ holds it). A dead letter carries ``broadway-reason`` and
 ``broadway-failed-at``. Both carry where the message first came from
 (``broadway-original-topic`` / ``-partition`` / ``-offset``), and keep the
 original record's own headers, key and value.
+
+A message's id (``message.id``) is ``"<topic>/<partition>/<offset>"`` of the
+record it first came from: of the record itself, or, for a retry or dead-letter
+copy, of the origin those headers carry, so every delivery of a message has
+the same id however often it was re-published (:func:`message_id`).
 """
 
 from __future__ import annotations
@@ -68,6 +73,23 @@ def read_origin(headers: Headers) -> dict[str, object]:
         "original_partition": _int(find(headers, ORIGINAL_PARTITION)),
         "original_offset": _int(find(headers, ORIGINAL_OFFSET)),
     }
+
+
+def format_id(topic: str, partition: int, offset: int) -> str:
+    """A message id: ``"<topic>/<partition>/<offset>"`` (topic names have no ``/``)."""
+    return f"{topic}/{partition}/{offset}"
+
+
+def message_id(headers: Headers, topic: str, partition: int, offset: int) -> str:
+    """The id of a record: its origin's when it carries one, else its own position."""
+    if headers:
+        origin = find(headers, ORIGINAL_TOPIC)
+        if origin is not None:
+            origin_partition = _int(find(headers, ORIGINAL_PARTITION))
+            origin_offset = _int(find(headers, ORIGINAL_OFFSET))
+            if origin_partition is not None and origin_offset is not None:
+                return format_id(origin.decode("utf-8", "replace"), origin_partition, origin_offset)
+    return format_id(topic, partition, offset)
 
 
 def _carried(headers: Headers, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from broadway_py.acknowledger import Acknowledger
 from broadway_py.connectors.kafka.buffer import FetchBuffer
+from broadway_py.connectors.kafka.fairness import Poll, next_poll
 from broadway_py.connectors.kafka.headers import read_not_before
 from broadway_py.connectors.kafka.hold import RetryHold
 from broadway_py.connectors.kafka.message import offset_of
@@ -136,6 +137,13 @@ class Intake:
         self._schedule_hold()
         if self.buffer:
             self.arrival.wake()
+
+    def next_poll(self, max_poll_records: int) -> Poll:
+        """Which partitions the next poll reads, and how many records (see :mod:`.fairness`)."""
+        consumer = self.consumer
+        assigned = consumer.assignment() if consumer is not None else ()
+        pending = {offsets.key: offsets.pending for offsets in self.tracker.live()}
+        return next_poll(assigned, pending, self.capacity, max_poll_records)
 
     # -- what fetch takes out ------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, cast
 
+from broadway_py.connectors.kafka.headers import message_id
 from broadway_py.message import OK, Message
 
 if TYPE_CHECKING:
@@ -60,9 +61,12 @@ class KafkaMessage(Message):
     ``metadata`` holds ``topic``, ``partition``, ``offset``, ``key``,
     ``timestamp`` (milliseconds) and ``headers`` (a sequence of (name, bytes)
     pairs), as for any connector's message; assigning it replaces it.
+
+    ``id`` is made when first read, too: ``"<topic>/<partition>/<offset>"`` of
+    the record the message first came from (see :func:`.headers.message_id`).
     """
 
-    __slots__ = ("_metadata", "headers", "key", "timestamp", "value")
+    __slots__ = ("_id", "_metadata", "headers", "key", "timestamp", "value")
 
     def __init__(
         self,
@@ -92,6 +96,7 @@ class KafkaMessage(Message):
         self.timestamp = timestamp
         self.headers = headers
         self._metadata: dict[str, Any] | None = None
+        self._id: str | None = None
 
     @property
     def topic(self) -> str:
@@ -123,6 +128,18 @@ class KafkaMessage(Message):
     @metadata.setter
     def metadata(self, metadata: dict[str, Any]) -> None:
         self._metadata = metadata
+
+    @property
+    def id(self) -> str | None:
+        ident = self._id
+        if ident is None:
+            topic, partition = delivery_of(self).key
+            ident = self._id = message_id(self.headers, topic, partition, self.ack_data)
+        return ident
+
+    @id.setter
+    def id(self, ident: str | None) -> None:
+        self._id = ident
 
 
 def delivery_of(message: Message) -> Delivery:

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import zlib
 from collections.abc import Hashable, Sequence, Set
 from typing import Any
 
@@ -280,10 +281,19 @@ class KafkaProducer:
                     )
                 continue
             intake.apply_pauses()
+            poll = intake.next_poll(options.max_poll_records)
             try:
-                batches = await consumer.getmany(
-                    timeout_ms=timeout_ms, max_records=options.max_poll_records
-                )
+                batches = None
+                for partitions in poll.tries:  # those behind first, if they have records now
+                    batches = await consumer.getmany(
+                        *partitions, timeout_ms=0, max_records=poll.max_records
+                    )
+                    if batches:
+                        break
+                if not batches:
+                    batches = await consumer.getmany(
+                        timeout_ms=timeout_ms, max_records=poll.max_records
+                    )
             except ConsumerStoppedError:
                 return
             except Exception as error:
@@ -364,14 +374,33 @@ class KafkaProducer:
 
 
 def partition_key(message: Message) -> Hashable:
-    """The ordering key of a Kafka message: its (topic, partition).
+    """The ordering key of a Kafka message: its topic and partition, as one integer.
+
+    ``crc32(topic) + partition``: the processors (and batch processors) take a
+    key modulo their count, so consecutive partitions of a topic go to
+    distinct processors and N partitions keep N processors busy. A
+    ``(topic, partition)`` tuple hashes at random: 4 partitions reached 4
+    distinct processors of 4 in about 1 run in 10.
 
     Read from the message's delivery (see :mod:`.message`): one per fetched
-    run, so nothing is built per message. A message the connector did not fetch
-    (``Pipeline.test_message``) is keyed by its metadata.
+    run. A message the connector did not fetch (``Pipeline.test_message``) is
+    keyed by its metadata.
     """
     delivery = message.ack_ref
-    if type(delivery) is Delivery:
-        return delivery.key
-    metadata = message.metadata
+    key = delivery.key if type(delivery) is Delivery else _key_of(message.metadata)
+    route = _ROUTES.get(key)
+    if route is None:
+        if len(_ROUTES) >= _MOST_ROUTES:
+            _ROUTES.clear()
+        topic, partition = key
+        route = _ROUTES[key] = zlib.crc32(topic.encode()) + partition
+    return route
+
+
+def _key_of(metadata: dict[str, Any]) -> tuple[str, int]:
     return (metadata["topic"], metadata["partition"])
+
+
+_ROUTES: dict[tuple[str, int], int] = {}
+"""(topic, partition) -> its ordering key, worked out once (bounded by the partitions seen)."""
+_MOST_ROUTES = 100_000

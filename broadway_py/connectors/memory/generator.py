@@ -3,9 +3,10 @@
 For the demo and the benchmarks. Outcomes are applied the way a broker would:
 a message the policy retries is delivered again after its decision's delay,
 with ``attempt + 1`` and the same sequence number (its data made again from
-it, its metadata ``{"seq": n}``); dead-lettered and discarded messages are
-counted and dropped. A finite generator finishes only once every message it
-made was settled, so no retry is still waiting when its pipeline stops.
+it, its metadata ``{"seq": n}``, its ``message.id`` ``str(n)``); dead-lettered
+and discarded messages are counted and dropped. A finite generator finishes
+only once every message it made was settled, so no retry is still waiting
+when its pipeline stops.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class GeneratorProducer:
 
     ``payload`` is the data of every message, or a function of its sequence
     number (called again for a redelivery, so it should depend on nothing
-    else). Each message carries its sequence number in ``metadata["seq"]``.
+    else). Each message carries its sequence number in ``metadata["seq"]``, and
+    as text in ``message.id``.
 
     A retried message comes back from ``fetch`` after its decision's delay,
     ahead of new ones and outside the ``rate``. Once ``count`` messages were
@@ -115,9 +117,13 @@ class GeneratorProducer:
         payload = self.payload
         if callable(payload):
             return [
-                Message(payload(n), self, None, n, {"seq": n}) for n in range(first, first + demand)
+                Message(payload(n), self, None, n, {"seq": n}, 1, str(n))
+                for n in range(first, first + demand)
             ]
-        return [Message(payload, self, None, n, {"seq": n}) for n in range(first, first + demand)]
+        return [
+            Message(payload, self, None, n, {"seq": n}, 1, str(n))
+            for n in range(first, first + demand)
+        ]
 
     def _redeliver(self, demand: int) -> list[Message]:
         due = self._due
@@ -126,7 +132,7 @@ class GeneratorProducer:
         for _ in range(min(demand, len(due))):
             n, attempt = due.popleft()
             data = payload(n) if callable(payload) else payload
-            messages.append(Message(data, self, None, n, {"seq": n}, attempt))
+            messages.append(Message(data, self, None, n, {"seq": n}, attempt, str(n)))
         self.counts.redelivered += len(messages)
         return messages
 

@@ -1,8 +1,9 @@
 """MemoryQueue: a named in-memory queue that honours acks, retries and dead letters.
 
 Push to it from Python; a :class:`~broadway_py.connectors.memory.producer.MemoryProducer`
-takes from it. Each delivery gets a fresh delivery tag and is held as unacked
-until its outcome arrives:
+takes from it. A message's id (``push`` returns it) is its ``message.id``, as
+text, on every delivery. Each delivery gets a fresh delivery tag and is held
+as unacked until its outcome arrives:
 
 - success: dropped;
 - retry(delay): delivered again after ``delay`` with ``attempt + 1``;
@@ -29,10 +30,12 @@ from broadway_py.message import Message
 class Entry:
     """One message in the queue, across its deliveries."""
 
-    __slots__ = ("attempt", "data", "id", "metadata")
+    __slots__ = ("attempt", "data", "id", "message_id", "metadata")
 
     def __init__(self, entry_id: int, data: Any, metadata: dict[str, Any]) -> None:
         self.id = entry_id
+        #: ``message.id`` of each of its deliveries: the id as text, made once.
+        self.message_id = str(entry_id)
         self.data = data
         self.metadata = metadata
         self.attempt = 1
@@ -146,7 +149,15 @@ class MemoryQueue:
             tag += 1
             unacked[tag] = (entry, lease)
             messages.append(
-                Message(entry.data, acknowledger, lease, tag, entry.metadata, entry.attempt)
+                Message(
+                    entry.data,
+                    acknowledger,
+                    lease,
+                    tag,
+                    entry.metadata,
+                    entry.attempt,
+                    entry.message_id,
+                )
             )
         self._next_tag = tag
         self.stats.delivered += count

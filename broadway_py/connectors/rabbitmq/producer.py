@@ -263,6 +263,7 @@ class RabbitMQProducer:
                 ack_data=delivered,
                 metadata=metadata,
                 attempt=attempt,
+                id=properties.message_id,  # the publisher's; retry copies keep it (copies.py)
             )
         )
         buffer.wake()

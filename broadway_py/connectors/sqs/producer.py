@@ -295,6 +295,7 @@ class SqsProducer:
                             "message_group_id": group_id,
                         },
                         attempt=record.attempt,
+                        id=record.message_id,  # a retry changes visibility: the same MessageId
                     )
                 )
             elif seen == "held":

@@ -1,6 +1,6 @@
 import asyncio
 
-from broadway_py.topology.channel import Channel
+from broadway_py.topology.channel import Channel, Room
 
 
 async def test_put_waits_while_full_until_low_water() -> None:
@@ -63,3 +63,20 @@ async def test_many_getters_share_the_items() -> None:
         await channel.put([value])
     results = await asyncio.wait_for(asyncio.gather(*getters), 1)
     assert sorted(r[0] for r in results if r) == [0, 1, 2]
+
+
+async def test_channels_sharing_a_room_wait_only_when_full_together() -> None:
+    room = Room(10, low_water=4)
+    hot: Channel[list[int]] = Channel(10, room=room)
+    cold: Channel[list[int]] = Channel(10, room=room)
+    await hot.put([1] * 8)  # one channel may hold most of the room
+    await asyncio.wait_for(cold.put([2]), 1)  # and the other still takes a chunk
+    assert (len(hot), len(cold), room.size) == (8, 1, 9)
+    blocked = asyncio.create_task(cold.put([3] * 2))  # together over 10: wait
+    await asyncio.sleep(0)
+    assert not blocked.done()
+    assert await hot.get() == [1] * 8  # the room falls to 1, below its low water
+    await asyncio.wait_for(blocked, 1)
+    assert (len(hot), len(cold), room.size) == (0, 3, 3)
+    assert cold.clear() == [[2], [3, 3]]
+    assert room.size == 0

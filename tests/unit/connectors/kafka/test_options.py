@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import zlib
 from typing import Any
 
 import pytest
@@ -111,7 +112,14 @@ def test_factory_and_ordering_key() -> None:
     message = Message(
         b"x", acknowledger=first.acknowledger, metadata={"topic": "t", "partition": 3}
     )  # type: ignore[attr-defined]
-    assert key(message) == ("t", 3)
+    assert key(message) == zlib.crc32(b"t") + 3
+    others = [
+        key(Message(b"x", acknowledger=first.acknowledger, metadata={"topic": "t", "partition": p}))
+        for p in range(8)
+    ]
+    # Consecutive partitions of a topic go to distinct processors (and batch processors).
+    assert len({k % 8 for k in others}) == 8
+    assert len({k % 4 for k in others[:4]}) == 4
 
 
 def test_group_names_are_made_into_valid_topic_names() -> None:

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from broadway_py.acknowledger import NOOP_ACKNOWLEDGER
-from broadway_py.connectors.kafka.headers import ATTEMPT
+from broadway_py.connectors.kafka.headers import ATTEMPT, message_id
 from broadway_py.connectors.kafka.message import Delivery, KafkaMessage, delivery_of
 from broadway_py.connectors.kafka.offsets import PartitionOffsets
 from broadway_py.connectors.kafka.records import fetched, to_messages
@@ -74,8 +74,9 @@ def test_messages_are_what_message_init_and_the_records_say(
         assert partition.is_current(record.offset, delivery.epoch)
         plain = Message(record.value, NOOP_ACKNOWLEDGER, delivery, record.offset)
         for slot in Message.__slots__:
-            if slot != "metadata" and slot != "attempt":
+            if slot not in ("metadata", "attempt", "id"):
                 assert getattr(message, slot) == getattr(plain, slot), slot
+        assert message.id == message_id(record.headers or (), "t", 3, record.offset)
         record_headers = record.headers
         attempts = [v for k, v in record_headers if k == ATTEMPT]
         if not attempts:
