@@ -16,28 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import time
 
+from bench.payloads import orders as payloads
 from broadway_py import Decode, Message, Pipeline, ProcessorOptions, ProducerOptions
 from broadway_py.connectors.memory import MemoryBroker, MemoryProducer, MemoryQueue
 from examples.orders_model import Order
 
 TARGET = 0.2
-
-
-def payloads(count: int) -> list[bytes]:
-    """``count`` distinct orders of about 1 KB each."""
-    made = []
-    for number in range(count):
-        lines = [
-            {"sku": f"sku-{number % 997}-{line}", "quantity": line + 1, "price": 9.99 + line}
-            for line in range(16)
-        ]
-        body = {"id": number, "customer": f"customer-{number % 101}", "lines": lines}
-        made.append(json.dumps(body).encode())
-    return made
 
 
 def handle(message: Message) -> Message:

@@ -37,6 +37,8 @@ from broadway_py.config.secret_text import SecretMasker
 from broadway_py.config.secret_values import config_secrets, environment_secrets
 from broadway_py.errors import BroadwayError, PipelineFailed
 from broadway_py.pipeline import Pipeline
+from broadway_py.service.gc_policy import ENV as GC_ENV
+from broadway_py.service.gc_policy import POLICIES, default_policy
 from broadway_py.service.logs import configure_logging
 
 EX_OK = 0
@@ -128,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--http-port", type=_port, metavar="N", help="listen on port N (overrides http.port)"
     )
     run.add_argument(
+        "--gc",
+        choices=POLICIES,
+        default=None,
+        help="the garbage-collector policy: 'freeze' (default; BROADWAY_GC sets another) "
+        "freezes what startup made, once the pipeline runs; 'default' leaves Python's",
+    )
+    run.add_argument(
         "--progress",
         type=_seconds,
         metavar="SECONDS",
@@ -198,7 +207,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"--progress {arguments.progress:g}",
                 )
             )
-        return _run(arguments.file, overrides)
+        gc_policy = arguments.gc or default_policy()
+        if gc_policy not in POLICIES:
+            print(
+                f"broadway-py: {GC_ENV} must be one of {', '.join(POLICIES)}, "
+                f"not {gc_policy[:40]!r}",
+                file=sys.stderr,
+            )
+            return EX_CONFIG
+        return _run(arguments.file, overrides, gc_policy)
     if command == "validate":
         return _validate(arguments.files, overrides)
     if command == "echo":
@@ -234,7 +251,7 @@ def _load(file: str, overrides: list[Override]) -> tuple[LoadedConfig, Pipeline]
     return None
 
 
-def _run(file: str, overrides: list[Override]) -> int:
+def _run(file: str, overrides: list[Override], gc_policy: str) -> int:
     found = _load(file, overrides)
     if found is None:
         return EX_CONFIG
@@ -244,7 +261,7 @@ def _run(file: str, overrides: list[Override]) -> int:
     settings = loaded.spec.logging
     configure_logging(settings.level, settings.format, settings.payloads, settings.loggers)
     try:
-        asyncio.run(run_service(loaded, pipeline))
+        asyncio.run(run_service(loaded, pipeline, gc_policy))
     except PipelineFailed as error:
         print(
             f"broadway-py: pipeline {pipeline.name!r} failed: {_masked(loaded, error)}",

@@ -20,9 +20,21 @@ if ! $brokers_running; then
   scripts/brokers/all.sh start
   eval "$(scripts/brokers/all.sh env)"
 fi
-for bench in memory_throughput memory_rss model_decode kafka_throughput rabbitmq_throughput sqs_throughput slow_handler; do
-  if [ -f "bench/$bench.py" ]; then
-    printf '\n--- %s\n' "$bench"
-    "$VENV/bin/python" -m "bench.$bench" "${smoke[@]}"
-  fi
+# Each line: a benchmark module and its arguments (the shapes users run).
+runs=(
+  "memory_throughput"
+  "memory_rss"
+  "model_decode"
+  "kafka_throughput --partitions 1"
+  "kafka_throughput --partitions 4"
+  "kafka_throughput --partitions 1 --json"
+  "rabbitmq_throughput"
+  "rabbitmq_throughput --json"
+  "sqs_throughput"
+  "slow_handler"
+)
+for run in "${runs[@]}"; do
+  read -r -a words <<<"$run"
+  printf '\n--- %s\n' "$run"
+  "$VENV/bin/python" -m "bench.${words[0]}" "${words[@]:1}" "${smoke[@]}"
 done

@@ -25,6 +25,7 @@ from broadway_py.errors import BroadwayError
 from broadway_py.metrics import Server, serve
 from broadway_py.metrics.admin_token import ADMIN_TOKEN_ENV, admin_token_from
 from broadway_py.pipeline import Pipeline
+from broadway_py.service.gc_policy import apply as apply_gc_policy
 from broadway_py.service.logs import add_log_secrets
 from broadway_py.service.progress import Progress
 from broadway_py.telemetry import Event, PipelineStateChanged
@@ -36,8 +37,10 @@ class ServiceError(BroadwayError):
     """The service could not start (e.g. its HTTP port is taken)."""
 
 
-async def run_service(loaded: LoadedConfig, pipeline: Pipeline) -> None:
+async def run_service(loaded: LoadedConfig, pipeline: Pipeline, gc_policy: str = "default") -> None:
     """Serve HTTP, run the pipeline until it stops or drains, then close.
+
+    ``gc_policy`` (see :mod:`.gc_policy`) is carried out once the pipeline runs.
 
     Raises PipelineFailed when the supervisor gives up, ServiceError when the
     HTTP port cannot be bound or BROADWAY_ADMIN_TOKEN is set but empty, and the
@@ -54,11 +57,15 @@ async def run_service(loaded: LoadedConfig, pipeline: Pipeline) -> None:
     progress = Progress(pipeline) if interval else None
     ticker: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
+    started_once: list[bool] = []  # the policy applies at the first start, not at restarts
 
     def on_state(event: Event) -> None:
         if isinstance(event, PipelineStateChanged) and event.state == "running":
             # Logged on the next loop turn: by then run() has installed the signal handlers.
             loop.call_soon(log.info, "pipeline %r is running", pipeline.name)
+            if not started_once:
+                started_once.append(True)
+                loop.call_soon(apply_gc_policy, gc_policy)
 
     unsubscribe = pipeline.telemetry.subscribe(on_state)
     try:

@@ -298,3 +298,57 @@ async def test_python_dash_m_does_not_let_the_working_directory_shadow_a_package
     assert code == 0, err
     assert "shadowing" not in err
     assert "pipeline 'shadow' stopped" in err
+
+
+GC_PROBE = """
+import atexit
+import gc
+from pathlib import Path
+
+# What the collector had frozen by the end: the service's policy at work.
+atexit.register(lambda: Path("frozen.txt").write_text(str(gc.get_freeze_count())))
+
+
+def handle(message):
+    return message
+"""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "env", "frozen"),
+    [((), {}, True), (("--gc", "default"), {}, False), ((), {"BROADWAY_GC": "default"}, False)],
+)
+async def test_run_freezes_what_startup_made_unless_told_not_to(
+    folder: Path, arguments: tuple[str, ...], env: dict[str, str], frozen: bool
+) -> None:
+    write(folder, "gc_probe.py", GC_PROBE)
+    write(
+        folder,
+        "gc.yaml",
+        """
+        name: gc
+        handler: gc_probe:handle
+        producer:
+          generator: {count: 2000}
+        http: {port: 0}
+        """,
+    )
+    ENV.update(env)
+    try:
+        code, _, err = await finish(await start(folder, "run", "gc.yaml", *arguments))
+    finally:
+        for name in env:
+            ENV.pop(name)
+    assert code == 0, err
+    assert (int((folder / "frozen.txt").read_text()) > 0) is frozen
+
+
+async def test_an_unknown_gc_policy_is_a_config_error(folder: Path) -> None:
+    write(folder, "gc.yaml", "name: gc\nhandler: cli_test_handlers:handle\n")
+    ENV["BROADWAY_GC"] = "off"
+    try:
+        code, _, err = await finish(await start(folder, "run", "gc.yaml"))
+    finally:
+        ENV.pop("BROADWAY_GC")
+    assert code == 78
+    assert err.strip() == "broadway-py: BROADWAY_GC must be one of freeze, default, not 'off'"
