@@ -39,6 +39,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 
+from bench.loops import run_main
 from bench.payloads import orders, per_100k
 from broadway_py import Decode, Message, Pipeline, ProcessorOptions, ProducerOptions
 from broadway_py.connectors.kafka import Options, ordering_key, producer_factory
@@ -225,4 +226,4 @@ async def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(run_main(main, sys.argv[1:]))

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 import aio_pika
 from pamqp.commands import Basic
 
+from bench.loops import run_main
 from bench.payloads import orders, per_100k
 from broadway_py import Decode, Message, Pipeline, ProcessorOptions, ProducerOptions, Telemetry
 from broadway_py.connectors.rabbitmq import Options, producer_factory
@@ -229,4 +230,4 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(parse())))
+    sys.exit(run_main(lambda rest: main(parse(rest)), sys.argv[1:]))

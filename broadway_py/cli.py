@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import math
 import os
 import platform
@@ -37,9 +38,22 @@ from broadway_py.config.secret_text import SecretMasker
 from broadway_py.config.secret_values import config_secrets, environment_secrets
 from broadway_py.errors import BroadwayError, PipelineFailed
 from broadway_py.pipeline import Pipeline
+from broadway_py.service.event_loop import CHOICES as LOOP_CHOICES
+from broadway_py.service.event_loop import DEFAULT as DEFAULT_LOOP
+from broadway_py.service.event_loop import loop_name
+from broadway_py.service.event_loop import run as run_on_loop
 from broadway_py.service.gc_policy import ENV as GC_ENV
 from broadway_py.service.gc_policy import POLICIES, default_policy
 from broadway_py.service.logs import configure_logging
+from broadway_py.service.worker_role import (
+    INDEX_FLAG,
+    WORKER_HOST,
+    WorkerRole,
+    die_with_parent,
+)
+
+WORKERS_ENV = "BROADWAY_WORKERS"
+"""How many worker processes ``run`` starts, unless --workers says (see docs/cli.md)."""
 
 EX_OK = 0
 EX_FAILED = 1
@@ -97,6 +111,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of workers: {text!r}") from None
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"at least 1 worker, not {value}")
+    return value
+
+
 def _add_set(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set",
@@ -137,11 +161,26 @@ def build_parser() -> argparse.ArgumentParser:
         "freezes what startup made, once the pipeline runs; 'default' leaves Python's",
     )
     run.add_argument(
+        "--loop",
+        choices=LOOP_CHOICES,
+        default=DEFAULT_LOOP,
+        help="the event loop: 'auto' (default: uvloop when installed, the 'fast' extra), "
+        "'asyncio' or 'uvloop'",
+    )
+    run.add_argument(
         "--progress",
         type=_seconds,
         metavar="SECONDS",
         help="log a progress line every SECONDS (overrides logging.progress_interval)",
     )
+    run.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help=f"run the pipeline in N worker processes behind one HTTP port (overrides "
+        f"{WORKERS_ENV}, which overrides workers in FILE)",
+    )
+    run.add_argument(INDEX_FLAG, type=int, default=None, help=argparse.SUPPRESS)
     _add_set(run)
 
     validate = commands.add_parser(
@@ -170,6 +209,48 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("file", metavar="FILE", help="the pipeline file (YAML)")
     graph.add_argument("--dot", action="store_true", help="print Graphviz DOT")
     _add_set(graph)
+
+    provision = commands.add_parser(
+        "provision",
+        help="create the topics / queues the pipeline reads and writes, when missing",
+        description="Create what the pipeline FILE reads and writes on its broker when it is "
+        "missing (Kafka topics; SQS queues and redrive policy; RabbitMQ queues, exchanges, "
+        "bindings, delay and dead-letter queues). Prints one line per thing: created, "
+        "already there, or MISMATCH (left unchanged; exit 1).",
+    )
+    provision.add_argument("file", metavar="FILE", help="the pipeline file (YAML)")
+    _add_set(provision)
+
+    send = commands.add_parser(
+        "send",
+        help="publish standard input to the pipeline's source, one message per line",
+        description="Publish each line of standard input to the source of the pipeline FILE "
+        "(its first Kafka topic, its SQS queue, its RabbitMQ queue) and print how many were "
+        "sent and confirmed. Each line is a JSON value, sent as its JSON text, unless --raw.",
+    )
+    send.add_argument("file", metavar="FILE", help="the pipeline file (YAML)")
+    send.add_argument(
+        "--raw", action="store_true", help="send each line as it is (without its newline)"
+    )
+    send.add_argument(
+        "--key",
+        metavar="KEY",
+        help="Kafka: the record key; SQS: the message group of a FIFO queue; RabbitMQ: the "
+        "routing key, on the exchange of the queue's first binding",
+    )
+    send.add_argument(
+        "--header",
+        dest="headers",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a header (Kafka header, SQS message attribute, AMQP header); repeatable",
+    )
+    _add_set(send)
+
+    from broadway_py.service.dlq import add_parser as add_dlq_parser
+
+    add_dlq_parser(commands)
 
     commands.add_parser("version", help="print the version", description="Print the version.")
     return parser
@@ -215,7 +296,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return EX_CONFIG
-        return _run(arguments.file, overrides, gc_policy)
+        worker = arguments.worker_index
+        overrides.extend(
+            _worker_overrides() if worker is not None else _workers_override(arguments.workers)
+        )
+        try:
+            loop_name(arguments.loop)
+        except BroadwayError as error:
+            print(f"broadway-py: {error}", file=sys.stderr)
+            return EX_CONFIG
+        command = _worker_command(arguments, gc_policy)
+        return _run(arguments.file, overrides, (gc_policy, arguments.loop), worker, command)
+    if command == "provision":
+        return _provision(arguments.file, overrides)
+    if command == "send":
+        return _send(arguments, overrides)
+    if command == "dlq":
+        return _dlq(arguments, overrides)
     if command == "validate":
         return _validate(arguments.files, overrides)
     if command == "echo":
@@ -224,6 +321,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         render = graph_dot if arguments.dot else graph_text
         return _show(arguments.file, overrides, render)
     parser.error(f"unknown command {command!r}")
+
+
+def _dlq(arguments: argparse.Namespace, overrides: list[Override]) -> int:
+    """``dlq FILE ACTION``: purge asks first on a terminal and needs --yes elsewhere."""
+    from broadway_py.service import dlq
+
+    if arguments.action == "purge" and not arguments.yes and not sys.stdin.isatty():
+        print(
+            "broadway-py dlq: purge removes every dead letter; stdin is not a terminal, "
+            "so pass --yes to confirm",
+            file=sys.stderr,
+        )
+        return EX_USAGE
+    found = _load(arguments.file, overrides)
+    if found is None:
+        return EX_CONFIG
+    loaded = found[0]
+    settings = loaded.spec.logging
+    configure_logging(settings.level, settings.format, settings.payloads, settings.loggers)
+    request = dlq.Request.from_arguments(arguments)
+    try:
+        store = dlq.open_store(loaded.producer_type, loaded.options)
+        if arguments.action == "purge" and not arguments.yes:
+            answer = input(f"purge every dead letter in {store.destination}? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("broadway-py dlq: not purged", file=sys.stderr)
+                return EX_FAILED
+        return asyncio.run(dlq.execute(store, request, sys.stdout))
+    except BroadwayError as error:
+        print(f"broadway-py dlq: {_masked(loaded, error)}", file=sys.stderr)
+        return EX_FAILED
+    except (EOFError, KeyboardInterrupt):
+        return 128 + 2
 
 
 def _print_problems(error: ConfigFileError, stream: TextIO | None = None) -> None:
@@ -251,17 +381,77 @@ def _load(file: str, overrides: list[Override]) -> tuple[LoadedConfig, Pipeline]
     return None
 
 
-def _run(file: str, overrides: list[Override], gc_policy: str) -> int:
+def _workers_override(flag: int | None) -> list[Override]:
+    """``workers`` from --workers, else from BROADWAY_WORKERS, else the file says it."""
+    if flag is not None:
+        return [Override(("workers",), flag, f"--workers {flag}")]
+    text = os.environ.get(WORKERS_ENV, "").strip()
+    if not text:
+        return []
+    value = int(text) if text.isdigit() else text  # not a number: the schema says so
+    return [Override(("workers",), value, f"{WORKERS_ENV}={text[:20]}")]
+
+
+def _worker_overrides() -> list[Override]:
+    """A worker is one process, serving HTTP on a free local port for its parent."""
+    source = INDEX_FLAG
+    return [
+        Override(("workers",), 1, source),
+        Override(("http", "host"), WORKER_HOST, source),
+        Override(("http", "port"), 0, source),
+    ]
+
+
+def _worker_command(arguments: argparse.Namespace, gc_policy: str) -> Callable[[int], list[str]]:
+    """The command line of worker I: this ``run``'s file, --set, --progress, --gc and --loop."""
+    shared = [arguments.file, "--gc", gc_policy, "--loop", arguments.loop]
+    for text in arguments.sets:
+        shared += ["--set", text]
+    if arguments.progress is not None:
+        shared += ["--progress", repr(arguments.progress)]
+    return lambda index: [
+        sys.executable,
+        "-m",
+        "broadway_py",
+        "run",
+        *shared,
+        INDEX_FLAG,
+        str(index),
+    ]
+
+
+def _run(
+    file: str,
+    overrides: list[Override],
+    policies: tuple[str, str],
+    worker: int | None = None,
+    command: Callable[[int], list[str]] | None = None,
+) -> int:
+    """Run FILE; ``policies``: the --gc policy and the --loop choice."""
+    gc_policy, loop = policies
+    if worker is not None:
+        die_with_parent()
     found = _load(file, overrides)
     if found is None:
         return EX_CONFIG
     loaded, pipeline = found
     from broadway_py.service.run import run_service  # loads aiohttp: only to run
+    from broadway_py.service.workers import run_workers
 
     settings = loaded.spec.logging
-    configure_logging(settings.level, settings.format, settings.payloads, settings.loggers)
+    handler = configure_logging(
+        settings.level, settings.format, settings.payloads, settings.loggers
+    )
+    if loaded.spec.producer.provision and worker is None and not _provision_at_start(loaded):
+        return EX_FAILED
+    role = None if worker is None else WorkerRole.from_environment(worker)
+    if role is not None:
+        role.tag_logs(handler, settings.format)
     try:
-        asyncio.run(run_service(loaded, pipeline, gc_policy))
+        if role is None and loaded.spec.workers > 1 and command is not None:
+            run_on_loop(run_workers(loaded, command), loop)
+        else:
+            run_on_loop(run_service(loaded, pipeline, gc_policy, role), loop)
     except PipelineFailed as error:
         print(
             f"broadway-py: pipeline {pipeline.name!r} failed: {_masked(loaded, error)}",
@@ -314,3 +504,68 @@ def _show(
         return EX_CONFIG
     sys.stdout.write(render(*found))
     return EX_OK
+
+
+def _provision(file: str, overrides: list[Override]) -> int:
+    found = _load(file, overrides)
+    if found is None:
+        return EX_CONFIG
+    loaded = found[0]
+    from broadway_py.service.provision import provision
+
+    try:
+        done = asyncio.run(provision(loaded, print))
+    except BroadwayError as error:
+        print(f"broadway-py: cannot provision: {_masked(loaded, error)}", file=sys.stderr)
+        return EX_FAILED
+    if done.mismatches:
+        print(
+            f"broadway-py: {len(done.mismatches)} mismatch"
+            f"{'' if len(done.mismatches) == 1 else 'es'} (left unchanged)",
+            file=sys.stderr,
+        )
+        return EX_FAILED
+    return EX_OK
+
+
+def _provision_at_start(loaded: LoadedConfig) -> bool:
+    """``producer.provision: true``: provision before the pipeline starts; False on failure."""
+    from broadway_py.service.provision import provision
+
+    log = logging.getLogger("broadway_py.provision")
+    try:
+        done = asyncio.run(provision(loaded, log.info))
+    except BroadwayError as error:
+        print(f"broadway-py: cannot provision: {_masked(loaded, error)}", file=sys.stderr)
+        return False
+    for mismatch in done.mismatches:
+        print(f"broadway-py: provision: {mismatch}", file=sys.stderr)
+    return not done.mismatches
+
+
+def _send(arguments: argparse.Namespace, overrides: list[Override]) -> int:
+    from broadway_py.service.send import BadInput, parse_headers, send_lines
+
+    try:
+        headers = parse_headers(arguments.headers)
+    except BadInput as error:
+        print(f"broadway-py send: {error}", file=sys.stderr)
+        return EX_USAGE
+    found = _load(arguments.file, overrides)
+    if found is None:
+        return EX_CONFIG
+    loaded = found[0]
+    try:
+        sent = asyncio.run(
+            send_lines(
+                loaded, sys.stdin.buffer, raw=arguments.raw, key=arguments.key, headers=headers
+            )
+        )
+    except BadInput as error:
+        print(f"broadway-py send: {error}", file=sys.stderr)
+        return EX_FAILED
+    except BroadwayError as error:
+        print(f"broadway-py send: {_masked(loaded, error)}", file=sys.stderr)
+        return EX_FAILED
+    print(sent)
+    return EX_OK if sent.complete else EX_FAILED

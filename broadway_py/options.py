@@ -22,7 +22,7 @@ from broadway_py.producer import Producer, ProducerFactory
 
 Transformer = Callable[[Message], Message]
 PartitionBy = Callable[[Message], Hashable]
-Executor = Literal["loop", "thread"]
+Executor = Literal["loop", "thread", "process"]
 
 MAX_WORKERS = 10_000
 """Most processors, and most batch processors of one batcher, in a pipeline file."""
@@ -101,7 +101,10 @@ class ProcessorOptions:
     messages; producers refill the processors' buffer when it falls to
     ``min_demand`` per worker. With ``partition_by``, a key always goes to the
     same worker, which keeps per-key order. ``executor="thread"`` runs a
-    synchronous ``handle_message`` in a worker thread, a chunk at a time.
+    synchronous ``handle_message`` in a worker thread, a chunk at a time;
+    ``executor="process"`` in a pool of worker processes, one per processor up
+    to the CPU count (the handler and each chunk's data must pickle;
+    docs/configuration.md, "executor").
     """
 
     concurrency: int = option(
@@ -124,8 +127,9 @@ class ProcessorOptions:
     )
     executor: Executor = option(  # noqa: RUF009 (a dataclasses.field)
         "loop",
-        "`loop` (async or quick handlers) or `thread` (blocking handlers run in a worker "
-        "thread, a chunk at a time)",
+        "`loop` (async or quick handlers), `thread` (blocking handlers run in a worker "
+        "thread, a chunk at a time) or `process` (CPU-bound sync handlers run in a pool of "
+        "worker processes, a chunk at a time; see below)",
     )
 
     def __post_init__(self) -> None:
@@ -134,8 +138,8 @@ class ProcessorOptions:
             raise ConfigurationError("processors.min_demand", "must be below processors.max_demand")
         if self.partition_by is not None and not callable(self.partition_by):
             raise ConfigurationError("processors.partition_by", "must be callable")
-        if self.executor not in ("loop", "thread"):
-            raise ConfigurationError("processors.executor", "must be 'loop' or 'thread'")
+        if self.executor not in ("loop", "thread", "process"):
+            raise ConfigurationError("processors.executor", "must be 'loop', 'thread' or 'process'")
 
     @property
     def low_water(self) -> int:

@@ -46,6 +46,7 @@ from broadway_py.topology.callbacks import Callbacks
 from broadway_py.topology.context import StageContext
 from broadway_py.topology.holding import Holding
 from broadway_py.topology.in_flight import InFlight
+from broadway_py.topology.process_pool import ProcessPool
 from broadway_py.topology.rate_limiter import RateLimiter
 from broadway_py.topology.supervisor import Supervisor
 from broadway_py.topology.transform import transform_messages
@@ -93,6 +94,9 @@ class Pipeline:
         self.supervisor_options = supervisor or SupervisorOptions()
         self.telemetry = telemetry or Telemetry(name)
         self.callbacks = Callbacks.of(self.handler)
+        self.process_pool = ProcessPool.for_pipeline(
+            self.callbacks, self.processor_options.concurrency, self.processor_options.executor
+        )
         self.state: PipelineState | Literal["new"] = "new"
         self.in_flight = InFlight()
         self.rate_limiter = (
@@ -117,11 +121,14 @@ class Pipeline:
         self.producers = self.producer_options.make_producers()
         started: list[Producer] = []
         try:
+            if self.process_pool is not None:
+                await self.process_pool.start()
             for index, producer in enumerate(self.producers):
                 await producer.start(self.telemetry.for_producer(index))
                 started.append(producer)
         except BaseException:
             await self._close_producers(started)
+            await self._close_pool()
             self._set_state("failed")
             raise
         context = build_context(self)
@@ -253,6 +260,7 @@ class Pipeline:
             raise
         finally:
             await self._close_producers(self.producers)
+            await self._close_pool()
             if self.state != "failed":
                 self._set_state("stopped")
 
@@ -262,6 +270,10 @@ class Pipeline:
                 await producer.close()
             except Exception:
                 log.exception("closing producer %r failed", producer)
+
+    async def _close_pool(self) -> None:
+        if self.process_pool is not None:
+            await self.process_pool.close()
 
     def _set_state(self, state: PipelineState) -> None:
         self.state = state

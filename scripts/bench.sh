@@ -32,6 +32,9 @@ runs=(
   "rabbitmq_throughput --json"
   "sqs_throughput"
   "slow_handler"
+  "event_loops"
+  "process_executor"
+  "workers"
 )
 for run in "${runs[@]}"; do
   read -r -a words <<<"$run"

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -51,6 +52,10 @@ SECTIONS: dict[str, tuple[type, dict[str, Option] | None]] = {
 when its fields do not carry them), in the docs' order."""
 
 MAX_BATCHERS = 100
+MAX_PROCESSES = 256
+"""Most worker processes one ``run`` may start (``workers``)."""
+SINGLE_PROCESS_PRODUCERS = ("memory", "generator")
+"""Producers that live inside one process: each worker would have its own."""
 MAX_LIST = MAX_REFERENCES
 """Most items of a list of names (never_retry, loggers...)."""
 
@@ -131,6 +136,11 @@ class ProducerSpec(Spec):
     kafka: dict[str, Any] | None = Field(default=None, description="Kafka topics.")
     rabbitmq: dict[str, Any] | None = Field(default=None, description="A RabbitMQ queue.")
     sqs: dict[str, Any] | None = Field(default=None, description="An SQS queue.")
+    provision: bool = Field(
+        default=False,
+        description="At start, create what the pipeline reads and writes on its broker when "
+        "it is missing, as `broadway-py provision` does; a mismatch fails the start.",
+    )
     concurrency: int = field_of(core.ProducerOptions, "concurrency")
     decode: Annotated[DecodeSpec, BeforeValidator(_decode_form)] = Field(
         default=DecodeSpec(format="bytes"),
@@ -257,11 +267,32 @@ class PipelineSpec(Spec):
     supervisor: Annotated[SupervisorSpec, Section] = SupervisorSpec()
     http: Annotated[HttpSpec, Section] = HttpSpec()
     logging: Annotated[LoggingSpec, Section] = LoggingSpec()
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_PROCESSES,
+        description="Worker processes, each running the whole pipeline, supervised by one "
+        "parent that serves the HTTP port (--workers and BROADWAY_WORKERS override it).",
+    )
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return check_name(value, "a pipeline name")
+
+    @field_validator("workers")
+    @classmethod
+    def _one_process_producers(cls, value: int, info: ValidationInfo) -> int:
+        producer = info.data.get("producer")
+        for key in SINGLE_PROCESS_PRODUCERS:
+            if value > 1 and producer is not None and getattr(producer, key) is not None:
+                raise ValueError(
+                    f"a {key} producer runs inside one process: with {value} workers each "
+                    f"would have its own "
+                    + ("in-memory broker" if key == "memory" else "generated stream")
+                    + "; use workers: 1"
+                )
+        return value
 
     @field_validator("batchers")
     @classmethod

@@ -14,6 +14,15 @@ Each connector package exposes, from its ``__init__``:
   group), used as the default ``partition_by`` of processors and batchers;
 - optionally ``DEAD_LETTER_OPTION``: the name of the Options field that the
   pipeline file's connector-agnostic ``dead_letter.destination`` fills in.
+
+A connector with a broker to set up and publish to has two more modules, imported
+only by the commands that use them (:func:`provisioner`, :func:`sender`):
+``<package>.provision`` with ``provision(options, needs)``
+(:mod:`~broadway_py.connectors.toolkit.provisioning`) and ``<package>.send``
+with ``open_sender(options)`` (:mod:`~broadway_py.connectors.toolkit.sending`).
+One whose dead letters live in the broker has ``<package>.dead_letters`` with
+``open_dead_letters(options)`` (:func:`open_dead_letters`,
+:mod:`~broadway_py.connectors.toolkit.dead_letters`), for ``broadway-py dlq``.
 """
 
 from __future__ import annotations
@@ -26,6 +35,9 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
+from broadway_py.connectors.toolkit.dead_letters import DeadLetterStore, NoDeadLetterDestination
+from broadway_py.connectors.toolkit.provisioning import Provision
+from broadway_py.connectors.toolkit.sending import OpenSender
 from broadway_py.errors import BroadwayError
 from broadway_py.message import Message
 from broadway_py.producer import Producer
@@ -58,6 +70,11 @@ class ConnectorSpec:
     ordering_attr: str = "ordering_key"
     dead_letter_attr: str = "DEAD_LETTER_OPTION"
     description: str = ""
+    operations: bool = False
+    """Whether it has ``provision`` and ``send`` modules (a broker to set up and publish to)."""
+    dead_letters_module: str | None = None
+    """The module whose ``open_dead_letters(options)`` opens its dead-letter store
+    (``broadway-py dlq``); None: the connector has no destination outside the process."""
 
 
 CONNECTORS: dict[str, ConnectorSpec] = {
@@ -78,7 +95,13 @@ CONNECTORS: dict[str, ConnectorSpec] = {
             description="synthetic messages, a fixed number or endless, optionally paced",
         ),
         ConnectorSpec(
-            "kafka", "broadway_py.connectors.kafka", "aiokafka", "kafka", description="Kafka"
+            "kafka",
+            "broadway_py.connectors.kafka",
+            "aiokafka",
+            "kafka",
+            description="Kafka",
+            dead_letters_module="broadway_py.connectors.kafka.dead_letters",
+            operations=True,
         ),
         ConnectorSpec(
             "rabbitmq",
@@ -86,9 +109,17 @@ CONNECTORS: dict[str, ConnectorSpec] = {
             "aio_pika",
             "rabbitmq",
             description="RabbitMQ (AMQP 0-9-1)",
+            dead_letters_module="broadway_py.connectors.rabbitmq.dead_letters",
+            operations=True,
         ),
         ConnectorSpec(
-            "sqs", "broadway_py.connectors.sqs", "aiobotocore", "sqs", description="Amazon SQS"
+            "sqs",
+            "broadway_py.connectors.sqs",
+            "aiobotocore",
+            "sqs",
+            description="Amazon SQS",
+            dead_letters_module="broadway_py.connectors.sqs.dead_letters",
+            operations=True,
         ),
     )
 }
@@ -164,6 +195,50 @@ def load(name: str) -> Connector:
         cast(OrderingKeyMaker, ordering),
         dead_letter,
     )
+
+
+def open_dead_letters(name: str, options: BaseModel) -> DeadLetterStore:
+    """The dead-letter store of connector ``name`` for its validated ``options``.
+
+    Raises NoDeadLetterDestination for a connector whose dead letters stay in
+    the process (memory, generator), UnknownConnector and ConnectorUnavailable
+    as :func:`load` does. Opening connects to nothing: the store connects on use.
+    """
+    spec = CONNECTORS.get(name)
+    if spec is None:
+        raise UnknownConnector(name)
+    if spec.dead_letters_module is None:
+        raise NoDeadLetterDestination(
+            f"the {name} producer has no dead-letter destination outside the process: its "
+            "dead letters live in the running pipeline's memory and end with it"
+        )
+    _import(spec)
+    module = importlib.import_module(spec.dead_letters_module)
+    opener = cast(Callable[[BaseModel], DeadLetterStore], module.open_dead_letters)
+    return opener(options)
+
+
+def provisioner(name: str) -> Provision | None:
+    """The connector's ``provision`` coroutine; None when it has nothing to provision."""
+    found = _operation(name, "provision", "provision")
+    return None if found is None else cast(Provision, found)
+
+
+def sender(name: str) -> OpenSender | None:
+    """The connector's ``open_sender``; None when it has no broker to send to."""
+    found = _operation(name, "send", "open_sender")
+    return None if found is None else cast(OpenSender, found)
+
+
+def _operation(name: str, module: str, attribute: str) -> object | None:
+    spec = CONNECTORS.get(name)
+    if spec is None:
+        raise UnknownConnector(name)
+    if not spec.operations:
+        return None
+    _import(spec)  # names the pip extra when the client is missing
+    found: object = getattr(importlib.import_module(f"{spec.module}.{module}"), attribute)
+    return found
 
 
 def _import(spec: ConnectorSpec) -> ModuleType:

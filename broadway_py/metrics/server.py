@@ -58,6 +58,9 @@ ENDPOINTS = {
     "Authorization: Bearer <token> when BROADWAY_ADMIN_TOKEN is set)",
 }
 
+BEARER_CHALLENGE = 'Bearer realm="broadway-py admin"'
+"""The ``WWW-Authenticate`` header of a 401 answer to an admin request."""
+
 ADMIN_DISABLED = (
     "admin endpoints are disabled (enable them with http.admin: true, or serve(admin=True))"
 )
@@ -132,8 +135,7 @@ async def serve(
     """
     if isinstance(stall_window, bool) or not stall_window > 0:
         raise ValueError(f"stall_window must be a number of seconds above 0, not {stall_window!r}")
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port must be a whole number from 0 to 65535, not {port!r}")
+    check_port(port)
     if admin_token is not None and not admin_token.strip():
         raise ValueError("admin_token must not be blank (None: no authentication)")
     _warn_short_window(pipeline, stall_window)
@@ -148,6 +150,31 @@ async def serve(
         admin_token=admin_token,
         redact=redact,
     )
+    try:
+        runner, site = await start_site(app, host, port, limits)
+    except BaseException:
+        if owns_exporter:
+            exporter.close()
+        raise
+    server = Server(runner, exporter, site, owns_exporter)
+    log.info(
+        "serving /metrics, /healthz, /readyz, /status on %s%s",
+        server.url,
+        _admin_mode(admin, admin_token),
+    )
+    return server
+
+
+async def start_site(
+    app: web.Application, host: str, port: int, limits: HttpLimits
+) -> tuple[web.AppRunner, CappedTCPSite]:
+    """Serve ``app`` on ``host:port`` within ``limits``: timeouts, sizes, a connection cap.
+
+    Every port broadway_py serves starts here, so they share one hardening:
+    aiohttp's parse errors logged short and rate-limited, connections past the
+    cap answered 503. Raises ``OSError`` (naming the address) when the port
+    cannot be bound; stop it with ``await runner.cleanup()``.
+    """
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -175,23 +202,34 @@ async def serve(
         await site.start()
     except OSError as error:
         await runner.cleanup()
-        if owns_exporter:
-            exporter.close()
         raise OSError(
             error.errno, f"cannot listen on {host}:{port} for /metrics: {error.strerror or error}"
         ) from error
     except BaseException:
         await runner.cleanup()
-        if owns_exporter:
-            exporter.close()
         raise
-    server = Server(runner, exporter, site, owns_exporter)
-    log.info(
-        "serving /metrics, /healthz, /readyz, /status on %s%s",
-        server.url,
-        _admin_mode(admin, admin_token),
-    )
-    return server
+    return runner, site
+
+
+async def read_body(request: web.Request, limits: HttpLimits) -> bytes | web.Response:
+    """The request's body, or the error response (408 too slow, 413 too large) to send instead."""
+    try:
+        async with asyncio.timeout(limits.body_timeout):
+            return await request.read()
+    except TimeoutError:
+        response = error_response(408, f"the body did not arrive within {limits.body_timeout:g}s")
+        response.force_close()
+        return response
+    except web.HTTPRequestEntityTooLarge:
+        response = error_response(413, f"the body is larger than {limits.max_body} bytes")
+        response.force_close()
+        return response
+
+
+def check_port(port: int) -> None:
+    """Raise ``ValueError`` unless ``port`` is a port number (0: any free port)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be a whole number from 0 to 65535, not {port!r}")
 
 
 def _admin_mode(admin: bool, admin_token: str | None) -> str:
@@ -238,7 +276,7 @@ class _Routes:
 
     def _json(self, document: Any, status: int = 200) -> web.Response:
         if self._redact is not None:
-            document = _masked(document, self._redact)
+            document = masked(document, self._redact)
         return web.json_response(document, status=status)
 
     async def index(self, request: web.Request) -> web.Response:
@@ -261,7 +299,7 @@ class _Routes:
 
     async def rate_limit(self, request: web.Request) -> web.Response:
         if not self.admin:
-            return _error(403, ADMIN_DISABLED)
+            return error_response(403, ADMIN_DISABLED)
         token = self._admin_token
         if token is not None and not bearer_matches(request.headers.get("Authorization"), token):
             self._refusals.log(
@@ -269,32 +307,26 @@ class _Routes:
                 "refused an admin request from %s: no valid bearer token",
                 request.remote,
             )
-            response = _error(401, "admin requests need the header Authorization: Bearer <token>")
-            response.headers["WWW-Authenticate"] = 'Bearer realm="broadway-py admin"'
+            response = error_response(
+                401, "admin requests need the header Authorization: Bearer <token>"
+            )
+            response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
             return response
         limits = self.limits
-        try:
-            async with asyncio.timeout(limits.body_timeout):
-                raw = await request.read()
-        except TimeoutError:
-            response = _error(408, f"the body did not arrive within {limits.body_timeout:g}s")
-            response.force_close()
-            return response
-        except web.HTTPRequestEntityTooLarge:
-            response = _error(413, f"the body is larger than {limits.max_body} bytes")
-            response.force_close()
-            return response
+        raw = await read_body(request, limits)
+        if isinstance(raw, web.Response):
+            return raw
         try:
             change = parse_rate_limit_change(parse_json(raw, limits.max_json_depth))
         except (BodyError, RateLimitBodyError) as error:
-            return _error(400, str(error))
+            return error_response(400, str(error))
         pipeline = self.exporter.pipeline
         if pipeline.rate_limiter is None:
-            return _error(409, "this pipeline was built without a rate limit")
+            return error_response(409, "this pipeline was built without a rate limit")
         try:
             pipeline.update_rate_limit(change.allowed_messages, change.interval)
         except ConfigurationError as error:
-            return _error(400, str(error))
+            return error_response(400, str(error))
         limiter = pipeline.rate_limiter
         settings = {"allowed_messages": limiter.allowed_messages, "interval": limiter.interval}
         log.warning(
@@ -307,18 +339,19 @@ class _Routes:
         return web.json_response({"rate_limit": settings})
 
 
-def _masked(value: Any, redact: Callable[[str], str]) -> Any:
+def masked(value: Any, redact: Callable[[str], str]) -> Any:
     """``value`` (plain JSON data) with every string passed through ``redact``."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {redact(str(k)): _masked(v, redact) for k, v in value.items()}
+        return {redact(str(k)): masked(v, redact) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_masked(v, redact) for v in value]
+        return [masked(v, redact) for v in value]
     return value
 
 
-def _error(status: int, message: str) -> web.Response:
+def error_response(status: int, message: str) -> web.Response:
+    """A JSON ``{"error": message}`` answer."""
     return web.json_response({"error": message}, status=status)
 
 

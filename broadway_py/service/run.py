@@ -9,6 +9,9 @@ Secrets stay secret: the config's secret values (and secret-named environment
 variables) are added to the log handler's masking and masked in what the HTTP
 endpoints return. The admin endpoint's bearer token is read here, from
 ``BROADWAY_ADMIN_TOKEN`` (:mod:`broadway_py.metrics.admin_token`).
+
+As worker I of ``run --workers N`` (``worker``), the bound HTTP port is written
+where the parent reads it (:mod:`.worker_role`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from broadway_py.pipeline import Pipeline
 from broadway_py.service.gc_policy import apply as apply_gc_policy
 from broadway_py.service.logs import add_log_secrets
 from broadway_py.service.progress import Progress
+from broadway_py.service.worker_role import WorkerRole
 from broadway_py.telemetry import Event, PipelineStateChanged
 
 log = logging.getLogger("broadway_py.service")
@@ -37,10 +41,16 @@ class ServiceError(BroadwayError):
     """The service could not start (e.g. its HTTP port is taken)."""
 
 
-async def run_service(loaded: LoadedConfig, pipeline: Pipeline, gc_policy: str = "default") -> None:
+async def run_service(
+    loaded: LoadedConfig,
+    pipeline: Pipeline,
+    gc_policy: str = "default",
+    worker: WorkerRole | None = None,
+) -> None:
     """Serve HTTP, run the pipeline until it stops or drains, then close.
 
     ``gc_policy`` (see :mod:`.gc_policy`) is carried out once the pipeline runs.
+    ``worker``: this process is a worker of ``run --workers N``; it announces its port.
 
     Raises PipelineFailed when the supervisor gives up, ServiceError when the
     HTTP port cannot be bound or BROADWAY_ADMIN_TOKEN is set but empty, and the
@@ -82,6 +92,8 @@ async def run_service(loaded: LoadedConfig, pipeline: Pipeline, gc_policy: str =
                 )
             except OSError as error:
                 raise ServiceError(error.strerror or str(error)) from None
+            if worker is not None:
+                worker.announce_port(server.port)
         if progress is not None and interval:
             ticker = asyncio.create_task(progress.run(interval), name="broadway:progress")
         log.info(

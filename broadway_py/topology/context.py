@@ -20,6 +20,7 @@ from broadway_py.topology.callbacks import Callbacks
 from broadway_py.topology.channel import Channel
 from broadway_py.topology.dispatch import ProcessorDispatch
 from broadway_py.topology.in_flight import InFlight
+from broadway_py.topology.process_pool import ProcessPool
 from broadway_py.topology.rate_limiter import RateLimiter
 from broadway_py.topology.terminator import Terminator
 
@@ -38,6 +39,7 @@ class Settings(Protocol):
     in_flight: InFlight
     retry: RetryPolicy
     rate_limiter: RateLimiter | None
+    process_pool: ProcessPool | None
 
 
 @dataclass

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from broadway_py.message import OK, Message
@@ -20,6 +21,9 @@ from broadway_py.topology.context import StageContext
 from broadway_py.topology.holding import Holding
 
 Routed = tuple[list[Message], list[Message], dict[str, list[Message]], tuple[float, ...]]
+Handled = tuple[list[Message], tuple[float, ...]]
+OffLoop = Callable[[list[Message], bool], Awaitable[Handled]]
+"""Runs the handler over a chunk off the loop (a thread, a process): results, durations."""
 
 
 async def run_processor(
@@ -27,9 +31,7 @@ async def run_processor(
 ) -> None:
     callbacks = context.settings.callbacks
     prepare = callbacks.prepare_messages
-    in_thread = context.settings.processor_options.executor == "thread" and not (
-        callbacks.handle_message_is_async
-    )
+    off_loop = _off_loop(context)
     finish = context.terminator.finish
     batcher_inboxes = context.batcher_inboxes
     telemetry = context.settings.telemetry
@@ -57,8 +59,8 @@ async def run_processor(
                 await finish([], [m.failed(error) for m in chunk], "processor")
                 continue
         timed = telemetry.enabled
-        if in_thread:
-            routed = await _handle_in_thread(chunk, handle, context, timed)
+        if off_loop is not None:
+            routed = await _handle_off_loop(chunk, off_loop, context, timed)
         else:
             routed = await _handle(chunk, handle, is_async, context, timed)
         successful, failed, to_batchers, durations = routed
@@ -132,22 +134,50 @@ async def _handle(
     return successful, failed, to_batchers, tuple(durations)
 
 
-async def _handle_in_thread(
-    chunk: list[Message], handle: Callable[[Message], Any], context: StageContext, timed: bool
-) -> Routed:
-    """:func:`_handle` for a sync handler sent to a worker thread (``executor: thread``).
+def _off_loop(context: StageContext) -> OffLoop | None:
+    """Where a chunk's calls run, for the ``executor`` option; None: here, on the loop.
 
-    The calls run in the thread; their results are routed here, on the loop,
-    by :func:`_handle` itself (the calls were made: it passes them on as they are).
+    ``thread`` sends a sync handler to a worker thread (an async one stays on
+    the loop); ``process`` sends it to the pipeline's process pool (checked
+    sync and picklable when the pipeline was built).
     """
-    handled, durations = await asyncio.to_thread(_call_in_thread, chunk, handle, timed)
+    settings = context.settings
+    executor = settings.processor_options.executor
+    if executor == "process" and settings.process_pool is not None:
+        return settings.process_pool.run
+    if executor == "thread" and not settings.callbacks.handle_message_is_async:
+        return partial(_in_thread, settings.callbacks.handle_message)
+    return None
+
+
+async def _in_thread(
+    handle: Callable[[Message], Any], chunk: list[Message], timed: bool
+) -> Handled:
+    return await asyncio.to_thread(_call_in_thread, chunk, handle, timed)
+
+
+async def _handle_off_loop(
+    chunk: list[Message], off_loop: OffLoop, context: StageContext, timed: bool
+) -> Routed:
+    """:func:`_handle` for a sync handler run off the loop (``executor: thread`` or ``process``).
+
+    The calls run in a worker thread or process; their results are routed
+    here, on the loop, by :func:`_handle` itself (the calls were made: it
+    passes them on as they are), so every executor routes alike.
+    """
+    handled, durations = await off_loop(chunk, timed)
     successful, failed, to_batchers, _ = await _handle(handled, _as_is, False, context, False)
     return successful, failed, to_batchers, durations
 
 
-def _call_in_thread(
-    chunk: list[Message], handle: Callable[[Message], Any], timed: bool
-) -> tuple[list[Message], tuple[float, ...]]:
+async def _handle_in_thread(
+    chunk: list[Message], handle: Callable[[Message], Any], context: StageContext, timed: bool
+) -> Routed:
+    """:func:`_handle_off_loop` in a worker thread (``executor: thread``)."""
+    return await _handle_off_loop(chunk, partial(_in_thread, handle), context, timed)
+
+
+def _call_in_thread(chunk: list[Message], handle: Callable[[Message], Any], timed: bool) -> Handled:
     """The handler's results for a chunk, in a worker thread: touches nothing shared.
 
     Only the calls run here (a thread cannot await), each result settled as

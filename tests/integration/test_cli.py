@@ -352,3 +352,35 @@ async def test_an_unknown_gc_policy_is_a_config_error(folder: Path) -> None:
         ENV.pop("BROADWAY_GC")
     assert code == 78
     assert err.strip() == "broadway-py: BROADWAY_GC must be one of freeze, default, not 'off'"
+
+
+LOOP_PROBE = """
+import asyncio
+from pathlib import Path
+
+
+def handle(message):
+    Path("loop.txt").write_text(type(asyncio.get_running_loop()).__module__)
+    return message
+"""
+
+
+@pytest.mark.parametrize(("choice", "module"), [("asyncio", "asyncio"), ("uvloop", "uvloop")])
+async def test_run_on_the_loop_asked_for(folder: Path, choice: str, module: str) -> None:
+    pytest.importorskip(module)
+    write(folder, "loop_probe.py", LOOP_PROBE)
+    write(
+        folder,
+        "loop.yaml",
+        """
+        name: loop
+        handler: loop_probe:handle
+        producer:
+          generator: {count: 10}
+        processors: {concurrency: 1}
+        http: {port: 0}
+        """,
+    )
+    code, _, err = await finish(await start(folder, "run", "loop.yaml", "--loop", choice))
+    assert code == 0, err
+    assert (folder / "loop.txt").read_text().startswith(module)

@@ -122,10 +122,15 @@ def test_wheel_metadata_names_every_extra_and_the_command(dist: Dist) -> None:
     assert metadata["Name"] == PROJECT["name"]
     assert metadata["Version"] == VERSION
     extras = set(PROJECT["optional-dependencies"])
-    assert extras == {"kafka", "rabbitmq", "sqs", "all"}
+    assert extras == {"kafka", "rabbitmq", "sqs", "fast", "all"}
     assert set(metadata.get_all("Provides-Extra") or []) == extras
     requires = metadata.get_all("Requires-Dist") or []
-    for extra, client in [("kafka", "aiokafka"), ("rabbitmq", "aio-pika"), ("sqs", "aiobotocore")]:
+    for extra, client in [
+        ("kafka", "aiokafka"),
+        ("rabbitmq", "aio-pika"),
+        ("sqs", "aiobotocore"),
+        ("fast", "uvloop"),
+    ]:
         for wanted in (extra, "all"):
             found = [r for r in requires if r.startswith(client) and f"extra == '{wanted}'" in r]
             assert found, (client, wanted, requires)

@@ -30,7 +30,7 @@ def producer() -> ProducerOptions:
         (lambda: ProcessorOptions(max_demand=0), "processors.max_demand"),
         (lambda: ProcessorOptions(min_demand=10, max_demand=10), "processors.min_demand"),
         (lambda: ProcessorOptions(concurrency=1.5), "processors.concurrency"),
-        (lambda: ProcessorOptions(executor="process"), "processors.executor"),
+        (lambda: ProcessorOptions(executor="fork"), "processors.executor"),
         (lambda: BatcherOptions("s3", batch_size=0), "batchers.s3.batch_size"),
         (lambda: BatcherOptions("s3", batch_timeout=-1), "batchers.s3.batch_timeout"),
         (lambda: BatcherOptions("s3", batch_timeout=0), "batchers.s3.batch_timeout"),

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
+from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from aiokafka.conn import create_conn  # type: ignore[import-untyped]
 from aiokafka.errors import for_code  # type: ignore[import-untyped]
 
 from broadway_py.connectors.kafka.errors import TopicAlreadyExistsError, translate
 from broadway_py.connectors.kafka.options import Options
+from broadway_py.connectors.kafka.provision import new_topic
 from broadway_py.connectors.kafka.publisher import Publisher
 from broadway_py.errors import AuthenticationFailed, BrokerUnavailable, DestinationNotFound
 
@@ -116,13 +117,9 @@ async def _create(admin: Any, options: Options, topics: list[str], count: int, w
             f"Kafka topic {', '.join(repr(t) for t in topics)} does not exist on "
             f"{options.servers}; create it or set producer.kafka.create_topics: true"
         )
-    requested = []
-    for name in topics:
-        topic = NewTopic(name, count, max(options.replication_factor, 1))
-        # -1 asks for the broker's default replication (KIP-464); aiokafka's
-        # NewTopic refuses it without an explicit replica assignment.
-        topic.replication_factor = options.replication_factor
-        requested.append(topic)
+    requested = [
+        new_topic(name, count, options.replication_factor, options.topic_configs) for name in topics
+    ]
     try:
         response = await admin.create_topics(requested)
     except Exception as error:

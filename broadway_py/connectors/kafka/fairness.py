@@ -8,7 +8,9 @@ partition of 4 before the next was read). Left alone, the buffer fills with
 that partition and the processors of the others wait.
 
 So each assigned partition gets a *share* of the buffer's capacity
-(``ceil(capacity / partitions)``), measured against what it has *pending*:
+(``ceil(capacity / sharing)``, where ``sharing`` counts the partitions of the
+source topics: the retry topic's, usually empty, would halve every share and
+double the polls), measured against what it has *pending*:
 delivered and not yet done, in the buffer or in the pipeline. A poll first
 asks for the partitions below their share, without waiting; if none of them
 has records ready (the retry topic's partitions usually have none), for
@@ -52,13 +54,17 @@ def next_poll(
     pending: Mapping[Hashable, int],
     capacity: int,
     max_poll_records: int,
+    sharing: int | None = None,
 ) -> Poll:
-    """The next poll, given the partitions ``assigned`` and the deliveries ``pending`` of each."""
+    """The next poll, given the partitions ``assigned`` and the deliveries ``pending`` of each.
+
+    ``sharing``: how many partitions share the capacity (default: all assigned).
+    """
     if not assigned:
         return Poll([], 1)
     if len(assigned) == 1:
         return Poll([], max_poll_records)
-    share = max(-(-capacity // len(assigned)), 1)
+    share = max(-(-capacity // max(sharing or len(assigned), 1)), 1)
     tries: list[list[Hashable]] = []
     threshold = share
     for _ in range(LEVELS):

@@ -143,7 +143,9 @@ class Intake:
         consumer = self.consumer
         assigned = consumer.assignment() if consumer is not None else ()
         pending = {offsets.key: offsets.pending for offsets in self.tracker.live()}
-        return next_poll(assigned, pending, self.capacity, max_poll_records)
+        retry_topic = self.retry_topic
+        sources = sum(1 for tp in assigned if tp.topic != retry_topic)
+        return next_poll(assigned, pending, self.capacity, max_poll_records, sources)
 
     # -- what fetch takes out ------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from broadway_py.connectors.toolkit.provisioning import text_values
 from broadway_py.connectors.toolkit.reconnect import ReconnectOptions as ReconnectOptions
 from broadway_py.schema.checks import checked
 from broadway_py.schema.fields import Seconds, SecondsOrZero
@@ -201,6 +202,21 @@ class Options(_Model):
         le=32767,
         description="Replication factor of topics the connector creates; -1: the broker's default.",
     )
+    topic_partitions: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Partitions of the topics `broadway-py provision` creates (the source "
+        "topics; the retry and dead-letter topics too). Default: 1 for a source topic, the "
+        "largest source topic's count for the others. An existing topic with fewer is "
+        "reported, never changed.",
+    )
+    topic_configs: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="Topic configs of the topics `broadway-py provision` creates "
+        "(retention.ms: '604800000', cleanup.policy: delete...).",
+    )
     probe_interval: Seconds = Field(
         default=5.0,
         description="Seconds between checks that the cluster still answers, while it does; "
@@ -219,6 +235,8 @@ class Options(_Model):
     )
     ssl: SslOptions | None = Field(default=None, description="TLS settings.")
     sasl: SaslOptions | None = Field(default=None, description="SASL settings.")
+
+    _configs_as_text = field_validator("topic_configs", mode="before")(text_values)
 
     @field_validator("bootstrap_servers", mode="before")
     @classmethod
@@ -372,7 +390,8 @@ class Options(_Model):
 def _check_topic(topic: str) -> str:
     if not _TOPIC.match(topic) or topic in (".", ".."):
         raise ValueError(
-            f"{topic!r} is not a valid Kafka topic name (1-249 of letters, digits, '.', '_', '-')"
+            f"{topic!r} is not a valid Kafka topic name (1-249 of letters, digits, '.', '_', "
+            "'-'; not '.' or '..')"
         )
     return topic
 

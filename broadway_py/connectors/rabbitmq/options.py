@@ -39,6 +39,8 @@ exchange); ``reject_and_requeue`` (delivered again); ``reject_and_requeue_once``
 
 MASK = "**********"
 MAX_PREFETCH = 65535
+MAX_NAME_BYTES = 255
+"""The longest queue or exchange name RabbitMQ takes, in bytes of UTF-8."""
 
 
 class _Model(BaseModel):
@@ -195,6 +197,23 @@ class Options(_Model):
         default=5.0,
         description="Seconds between queue depth reports (broadway_backlog_messages). null: none.",
     )
+
+    @model_validator(mode="after")
+    def _dead_letter_name(self) -> Options:
+        """The dead-letter queue's name, ``{queue}`` filled in, is one RabbitMQ accepts."""
+        from broadway_py.connectors.rabbitmq.naming import dead_letter_queue  # imports this
+
+        dead = self.dead_letter
+        if dead.strategy != "publish":
+            return self
+        name = dead_letter_queue(dead, self.queue)
+        size = len(name.encode("utf-8"))
+        if size > MAX_NAME_BYTES:
+            raise ValueError(
+                f"dead_letter {name[:40]!r}... is {size} bytes of UTF-8 ({{queue}} filled in); "
+                f"a RabbitMQ queue name is at most {MAX_NAME_BYTES} bytes"
+            )
+        return self
 
     @field_validator("url", mode="after")
     @classmethod

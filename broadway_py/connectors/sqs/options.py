@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from broadway_py.connectors.toolkit.provisioning import text_values
 from broadway_py.connectors.toolkit.reconnect import ReconnectOptions
 from broadway_py.schema.checks import checked
 from broadway_py.schema.fields import Seconds, SecondsOrZero
@@ -27,6 +28,25 @@ Visibility = Annotated[int, Field(ge=1, le=MAX_VISIBILITY)]
 _MAX_SECONDS = 7 * 24 * 3600.0
 """The connector's own durations are at most a week."""
 _AWS_QUEUE_URL = re.compile(r"^https?://sqs[.-]([a-z0-9-]+)\.amazonaws\.com", re.IGNORECASE)
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}(?:\.fifo)?\Z|[A-Za-z0-9_-]{76,80}\Z")
+"""An SQS queue name: 1-80 of letters, digits, '-' and '_', '.fifo' ending a FIFO queue's."""
+QUEUE_NAME_RULE = (
+    "1-80 characters of letters, digits, '-' and '_', ending in '.fifo' for a FIFO queue"
+)
+
+
+class RedriveOptions(BaseModel):
+    """The source queue's RedrivePolicy, as `broadway-py provision` sets it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queue: str = Field(
+        description="Name of the dead-letter queue SQS moves a message to after "
+        "max_receive_count receives (FIFO, ending in .fifo, for a FIFO source queue)."
+    )
+    max_receive_count: int = Field(
+        default=5, ge=1, le=1000, description="Receives before SQS moves a message there."
+    )
 
 
 class Options(BaseModel):
@@ -118,6 +138,24 @@ class Options(BaseModel):
             "logged at start."
         ),
     )
+    redrive: RedriveOptions | None = Field(
+        default=None,
+        description=(
+            "The RedrivePolicy `broadway-py provision` gives a source queue it creates (and "
+            "checks on one that exists): {queue: orders-dlq, max_receive_count: 5}; the "
+            "dead-letter queue is created too. Pair it with dead_letter: redrive."
+        ),
+    )
+    queue_attributes: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=100,
+        description=(
+            "Attributes `broadway-py provision` gives the source queue it creates (and checks "
+            "on one that exists): VisibilityTimeout, MessageRetentionPeriod, "
+            "ContentBasedDeduplication... FifoQueue and RedrivePolicy follow from fifo and "
+            "redrive."
+        ),
+    )
     release_on_drain: bool = Field(
         default=True,
         description=(
@@ -182,6 +220,8 @@ class Options(BaseModel):
         # ``${SQS_ENDPOINT:}`` in a pipeline file gives "": the option is not set.
         return None if isinstance(value, str) and not value.strip() else value
 
+    _attributes_as_text = field_validator("queue_attributes", mode="before")(text_values)
+
     @model_validator(mode="after")
     def _check(self) -> Options:
         # Every failed check is reported, one line each (the config layer splits them).
@@ -189,6 +229,7 @@ class Options(BaseModel):
         if (self.queue_url is None) == (self.queue_name is None):
             found.append("give exactly one of queue_url and queue_name")
         found.extend(_adopt_old_reconnect_keys(self))
+        found.extend(self._dead_letter_problems())
         if (
             self.heartbeat_margin is not None
             and self.visibility_timeout is not None
@@ -196,6 +237,32 @@ class Options(BaseModel):
         ):
             found.append("heartbeat_margin must be below visibility_timeout")
         return checked(self, found)
+
+    def _dead_letter_problems(self) -> list[str]:
+        """The dead-letter queues' names are ones SQS accepts, FIFO for a FIFO source."""
+        found: list[str] = []
+        if self.dead_letter is not None and self.dead_letter != REDRIVE:
+            found.extend(self._queue_problems("dead_letter", self.dead_letter, f"nor {REDRIVE!r}"))
+        if self.redrive is not None:
+            found.extend(self._queue_problems("redrive", self.redrive.queue, ""))
+        for key in ("FifoQueue", "RedrivePolicy"):
+            if key in self.queue_attributes:
+                found.append(f"queue_attributes {key} follows from fifo and redrive; remove it")
+        return found
+
+    def _queue_problems(self, field: str, name_or_url: str, alternative: str) -> list[str]:
+        name = queue_name_of(name_or_url)
+        if not _QUEUE_NAME.match(name):
+            tail = f", {alternative}" if alternative else ""
+            return [f"{field} {name!r} is not a valid SQS queue name ({QUEUE_NAME_RULE}){tail}"]
+        if self.is_fifo != name.endswith(".fifo"):
+            kind = "FIFO" if self.is_fifo else "standard"
+            want = "ends" if self.is_fifo else "does not end"
+            return [
+                f"{field} {name!r}: the source queue is {kind}, so its dead-letter queue "
+                f"must be {kind} too (a name that {want} in '.fifo')"
+            ]
+        return []
 
     # -- derived values ------------------------------------------------------------
 

@@ -93,6 +93,48 @@ app.kubernetes.io/component: pipeline
 {{- end }}
 {{- end }}
 
+{{/* Worker processes per pod: workers, else the pipeline file's workers when a number, else 1. */}}
+{{- define "broadway-py.workers" -}}
+{{- if not (kindIs "invalid" .Values.workers) }}
+{{- .Values.workers | int }}
+{{- else }}
+{{- $config := include "broadway-py.pipelineText" . | fromYaml }}
+{{- $workers := 1 }}
+{{- if and (kindIs "map" $config) (hasKey $config "workers") }}
+{{- $value := $config.workers }}
+{{- if or (kindIs "float64" $value) (kindIs "int" $value) (kindIs "int64" $value) }}
+{{- $workers = int $value }}
+{{- end }}
+{{- end }}
+{{- $workers }}
+{{- end }}
+{{- end }}
+
+{{/* A CPU quantity (100m, 0.5, 2) in millicores. */}}
+{{- define "broadway-py.millicores" -}}
+{{- $cpu := toString . }}
+{{- if hasSuffix "m" $cpu }}
+{{- trimSuffix "m" $cpu | int }}
+{{- else }}
+{{- mulf (float64 $cpu) 1000.0 | ceil | int }}
+{{- end }}
+{{- end }}
+
+{{/* resources, with requests.cpu = workers x cpuPerWorker unless it is set. */}}
+{{- define "broadway-py.resources" -}}
+{{- $resources := deepCopy (.Values.resources | default dict) }}
+{{- $requests := dict }}
+{{- if and (hasKey $resources "requests") (kindIs "map" $resources.requests) }}
+{{- $requests = $resources.requests }}
+{{- end }}
+{{- if not (hasKey $requests "cpu") }}
+{{- $millicores := mul (include "broadway-py.workers" . | int) (include "broadway-py.millicores" .Values.cpuPerWorker | int) }}
+{{- $_ := set $requests "cpu" (printf "%dm" $millicores) }}
+{{- $_ := set $resources "requests" $requests }}
+{{- end }}
+{{- toYaml $resources }}
+{{- end }}
+
 {{/* The pod's grace period: drain timeout + margin + preStop sleep, unless set. */}}
 {{- define "broadway-py.terminationGracePeriodSeconds" -}}
 {{- if not (kindIs "invalid" .Values.terminationGracePeriodSeconds) }}

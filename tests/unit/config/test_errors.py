@@ -62,7 +62,7 @@ def test_wrong_types_are_reported_at_their_values(workspace: Workspace) -> None:
         + """
 processors:
   concurrency: four
-  executor: process
+  executor: fork
 batchers:
   db:
     batch_timeout: soon
@@ -71,7 +71,7 @@ batchers:
     assert problems(path) == [
         f"{path}:8:16: processors.concurrency: should be a valid integer, unable to parse "
         "string as an integer, not 'four'",
-        f"{path}:9:13: processors.executor: should be 'loop' or 'thread', not 'process'",
+        f"{path}:9:13: processors.executor: should be 'loop', 'thread' or 'process', not 'fork'",
         f"{path}:12:20: batchers.db.batch_timeout: should be a valid number, unable to parse "
         "string as a number, not 'soon'",
     ]
@@ -111,7 +111,7 @@ def test_unknown_keys_are_reported_at_the_key_with_a_suggestion(workspace: Works
         f"{path}:8:3: processors: unknown key 'concurency' (did you mean 'concurrency'?)",
         f"{path}:9:1: unknown key 'colour' (expected one of: name, handler, producer, "
         "processors, batchers, rate_limit, retry, dead_letter, shutdown, supervisor, http, "
-        "logging)",
+        "logging, workers)",
     ]
 
 
@@ -383,7 +383,8 @@ def test_odd_values_are_problems_not_tracebacks(workspace: Workspace) -> None:
         f"{path}:6:22: retry.never_retry: should be a valid list, not 'ValueError'",
         f"{path}:7:3: a key must be a plain value, not a list",
         f"{path}:9:1: unknown key 'loop' (expected one of: name, handler, producer, processors, "
-        "batchers, rate_limit, retry, dead_letter, shutdown, supervisor, http, logging)",
+        "batchers, rate_limit, retry, dead_letter, shutdown, supervisor, http, logging, "
+        "workers)",
         f"{path}:9:7: an alias refers to itself (a recursive structure)",
     ]
 

@@ -89,6 +89,7 @@ def test_echo_shows_the_resolved_config_with_secrets_redacted(
             "queue": "fake",
             "crash": False,
         },
+        "provision": False,
         "concurrency": 1,
         "decode": "text",
         "transformer": None,
@@ -114,6 +115,7 @@ def test_echo_shows_the_resolved_config_with_secrets_redacted(
         "supervisor",
         "http",
         "logging",
+        "workers",
     ]
 
 
