@@ -209,6 +209,36 @@ class NoopAcknowledger:
 NOOP_ACKNOWLEDGER = NoopAcknowledger()
 
 
+class AckedOnReceive(NoopAcknowledger):
+    """The acknowledger of a message already acknowledged when it was received.
+
+    With ``acknowledge: on_receive`` the producer stage acks each chunk to its
+    broker, then puts :func:`acked_on_receive` of the connector's acknowledger
+    in its place: the pipeline's own ack of it is then a no-op, and the
+    terminator knows a failure of it can no longer be retried nor dead-lettered.
+    ``replaced`` is the connector's acknowledger: which connector delivered the
+    message stays known (several producers route by each one's ordering key).
+    """
+
+    __slots__ = ("replaced",)
+
+    def __init__(self, replaced: Acknowledger) -> None:
+        self.replaced = replaced
+
+
+_ACKED_ON_RECEIVE: dict[int, AckedOnReceive] = {}
+
+
+def acked_on_receive(replaced: Acknowledger) -> AckedOnReceive:
+    """The one marker standing in for ``replaced`` (one per producer instance)."""
+    marker = _ACKED_ON_RECEIVE.get(id(replaced))
+    if marker is None or marker.replaced is not replaced:
+        if len(_ACKED_ON_RECEIVE) >= 10_000:  # producers come and go with restarts: bounded
+            _ACKED_ON_RECEIVE.clear()
+        marker = _ACKED_ON_RECEIVE[id(replaced)] = AckedOnReceive(replaced)
+    return marker
+
+
 class CallerAcknowledger:
     """Resolves a future per message when it is acked: used by ``test_message``."""
 

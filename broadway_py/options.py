@@ -23,6 +23,8 @@ from broadway_py.producer import Producer, ProducerFactory
 Transformer = Callable[[Message], Message]
 PartitionBy = Callable[[Message], Hashable]
 Executor = Literal["loop", "thread", "process"]
+Acknowledge = Literal["after_processing", "on_receive"]
+ACKNOWLEDGE_MODES: tuple[Acknowledge, ...] = ("after_processing", "on_receive")
 
 MAX_WORKERS = 10_000
 """Most processors, and most batch processors of one batcher, in a pipeline file."""
@@ -41,13 +43,20 @@ class ProducerOptions:
     ``Decode("json", model=Order)``); a message that does not decode is a
     poison message. ``transformer`` runs on each message as it leaves the
     producer, after decoding; when it raises, that message fails and follows
-    the retry policy.
+    the retry policy. ``acknowledge="on_receive"`` acks each message as the
+    producer stage receives it (at most once; docs/delivery.md).
     """
 
     producer: Producer | ProducerFactory
     concurrency: int = option(1, "producer stages (broker consumers)", least=1, most=1_000)
     transformer: Transformer | None = None
     decode: Decode | None = None
+    acknowledge: Acknowledge = option(  # noqa: RUF009 (a dataclasses.field)
+        "after_processing",
+        "`after_processing` (at least once: each message acked with its outcome) or "
+        "`on_receive` (at most once: acked as the producer stage receives it; a failure is "
+        "then only logged and counted, never retried or dead-lettered; docs/delivery.md)",
+    )
     _transform: Transformer | None = dataclasses.field(
         default=None, init=False, repr=False, compare=False
     )
@@ -67,6 +76,10 @@ class ProducerOptions:
         if self.decode is not None and not isinstance(self.decode, Decode):
             raise ConfigurationError(
                 "producer.decode", f"must be a Decode (Decode('json')), not {self.decode!r}"
+            )
+        if self.acknowledge not in ACKNOWLEDGE_MODES:
+            raise ConfigurationError(
+                "producer.acknowledge", "must be 'after_processing' or 'on_receive'"
             )
         decoder = None if self.decode is None else self.decode.decoder()
         object.__setattr__(self, "_transform", then(decoder, self.transformer))
@@ -104,7 +117,9 @@ class ProcessorOptions:
     synchronous ``handle_message`` in a worker thread, a chunk at a time;
     ``executor="process"`` in a pool of worker processes, one per processor up
     to the CPU count (the handler and each chunk's data must pickle;
-    docs/configuration.md, "executor").
+    docs/configuration.md, "executor"). ``timeout`` fails a message whose
+    ``handle_message`` call runs longer (an async call is cancelled, a thread's
+    or a process's abandoned: docs/configuration.md, "timeout").
     """
 
     concurrency: int = option(
@@ -130,6 +145,14 @@ class ProcessorOptions:
         "`loop` (async or quick handlers), `thread` (blocking handlers run in a worker "
         "thread, a chunk at a time) or `process` (CPU-bound sync handlers run in a pool of "
         "worker processes, a chunk at a time; see below)",
+    )
+    timeout: float | None = option(
+        None,
+        "seconds one `handle_message` call may take; past them that message fails "
+        "(its reason names `processors.timeout`) and the retry policy decides; see below",
+        above=0,
+        most=WEEK,
+        shown="no limit",
     )
 
     def __post_init__(self) -> None:

@@ -11,6 +11,11 @@
     )
     await pipeline.run()          # until SIGTERM / SIGINT / stop(); raises PipelineFailed
 
+Several producers feed one pipeline with ``producers={"orders": ProducerOptions(...),
+"audit": ProducerOptions(...)}`` instead of ``producer=``: their messages share
+the processors, batchers, rate limit and supervisor, and each message is
+acknowledged by its own producer's acknowledger.
+
 Everything is validated in the constructor; ``run`` / ``start`` only connect
 the producers, build the stages (:mod:`broadway_py.topology.build`) and start
 them under the supervisor.
@@ -20,9 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import re
 import signal
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Literal
 
@@ -40,7 +48,7 @@ from broadway_py.options import (
 )
 from broadway_py.producer import Producer
 from broadway_py.retry import RetryPolicy
-from broadway_py.telemetry import PipelineState, PipelineStateChanged, Telemetry
+from broadway_py.telemetry import PipelineState, PipelineStateChanged, StageGroup, Telemetry
 from broadway_py.topology.build import build_context, build_groups
 from broadway_py.topology.callbacks import Callbacks
 from broadway_py.topology.context import StageContext
@@ -48,10 +56,18 @@ from broadway_py.topology.holding import Holding
 from broadway_py.topology.in_flight import InFlight
 from broadway_py.topology.process_pool import ProcessPool
 from broadway_py.topology.rate_limiter import RateLimiter
+from broadway_py.topology.resize import checked_sizes
 from broadway_py.topology.supervisor import Supervisor
 from broadway_py.topology.transform import transform_messages
 
 log = logging.getLogger("broadway_py.pipeline")
+
+DEFAULT_PRODUCER = "default"
+"""The name of the one producer given as ``producer=`` (or a file's ``producer:``)."""
+MAX_PRODUCERS = 16
+"""Most named producers in one pipeline: their names are a bounded metric label."""
+PRODUCER_NAME = re.compile(r"[a-z0-9_-]{1,40}\Z")
+"""What a producer's name may be: it is the ``producer`` label of per-producer metrics."""
 
 
 class Pipeline:
@@ -61,7 +77,7 @@ class Pipeline:
         self,
         name: str,
         handler: Handler | Callable[[Message], Any],
-        producer: ProducerOptions,
+        producer: ProducerOptions | None = None,
         processors: ProcessorOptions | None = None,
         batchers: Sequence[BatcherOptions] = (),
         rate_limit: RateLimitOptions | None = None,
@@ -69,6 +85,8 @@ class Pipeline:
         shutdown: ShutdownOptions | None = None,
         supervisor: SupervisorOptions | None = None,
         telemetry: Telemetry | None = None,
+        *,
+        producers: Mapping[str, ProducerOptions] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigurationError("name", "must be a non-empty string")
@@ -77,7 +95,16 @@ class Pipeline:
             self.handler = as_handler(handler)
         except TypeError as error:
             raise ConfigurationError("handler", str(error)) from None
-        self.producer_options = producer
+        self.producer_specs = named_producers(producer, producers)
+        """The producers' options by name, in the order given (one: ``DEFAULT_PRODUCER``)."""
+        # The first producer's: what a single-producer pipeline reads (and test_batch by default).
+        self.producer_options = next(iter(self.producer_specs.values()))
+        self.producer_names = [
+            producer_name
+            for producer_name, options in self.producer_specs.items()
+            for _ in range(options.concurrency)
+        ]
+        """The name of each producer instance, by its index (``producer_{index}``, telemetry)."""
         self.processor_options = processors or ProcessorOptions()
         self.batcher_options = {b.name: b for b in batchers}
         if len(self.batcher_options) != len(batchers):
@@ -105,6 +132,7 @@ class Pipeline:
         self.producers: list[Producer] = []
         self._caller = CallerAcknowledger()
         self._context: StageContext | None = None
+        self._contexts: list[StageContext] = []
         self._supervisor: Supervisor | None = None
         self._lifecycle: asyncio.Task[None] | None = None
         self._stages: asyncio.Task[None] | None = None
@@ -118,7 +146,9 @@ class Pipeline:
         if self.state != "new":
             raise PipelineNotRunning(f"pipeline {self.name!r} was already started")
         self._set_state("starting")
-        self.producers = self.producer_options.make_producers()
+        self.producers = [
+            made for options in self.producer_specs.values() for made in options.make_producers()
+        ]
         started: list[Producer] = []
         try:
             if self.process_pool is not None:
@@ -133,7 +163,7 @@ class Pipeline:
             raise
         context = build_context(self)
         self._context = context
-        groups = build_groups(context, self.producers)
+        groups = build_groups(context, self.producers, self._producer_contexts(context))
         self._supervisor = Supervisor(groups, self.supervisor_options, context)
         self._set_state("running")
         # Two tasks: the stages (cancelled to abandon a drain) and the lifecycle
@@ -190,7 +220,7 @@ class Pipeline:
             return
         if not self._lifecycle.done() and not self._context.draining:
             self._set_state("draining")
-            self._context.draining = True
+            self._mark_draining()
             for producer in self.producers:
                 producer.stop_fetching()
             if self.rate_limiter is not None:
@@ -213,11 +243,31 @@ class Pipeline:
         """Stop at once, acking nothing more: the broker redelivers what was in flight."""
         if self._lifecycle is None:
             return
-        if self._context is not None:
-            self._context.draining = True
+        self._mark_draining()
         for producer in self.producers:
             producer.stop_fetching()
         await self._abandon()
+
+    def _producer_contexts(self, context: StageContext) -> list[StageContext]:
+        """The context each producer instance's stage reads: its own producer's options.
+
+        One producer: the shared context itself. Several: a copy per named
+        producer whose settings show that producer's options (its transform),
+        marked draining with the shared one (:meth:`_mark_draining`).
+        """
+        if len(self.producer_specs) == 1:
+            self._contexts = [context]
+            return [context] * len(self.producer_names)
+        by_name = {
+            producer_name: dataclasses.replace(context, settings=ProducerSettings(self, options))
+            for producer_name, options in self.producer_specs.items()
+        }
+        self._contexts = [context, *by_name.values()]
+        return [by_name[producer_name] for producer_name in self.producer_names]
+
+    def _mark_draining(self) -> None:
+        for context in self._contexts:
+            context.draining = True
 
     async def _abandon(self) -> None:
         """Cancel every stage and wait for the lifecycle to close the producers.
@@ -287,13 +337,16 @@ class Pipeline:
         data: Any,
         metadata: dict[str, Any] | None = None,
         batch_mode: BatchMode = "flush",
+        producer: str | None = None,
     ) -> Message:
         """Push one message through the running pipeline; returns it once acked.
 
         The returned message tells the outcome: ``status`` (ok, or failed with
         a reason), ``batcher`` and, when it failed, the retry ``decision``.
         """
-        (acked,) = await self.test_batch([data], metadata=metadata, batch_mode=batch_mode)
+        (acked,) = await self.test_batch(
+            [data], metadata=metadata, batch_mode=batch_mode, producer=producer
+        )
         return acked
 
     async def test_batch(
@@ -301,13 +354,15 @@ class Pipeline:
         data: Sequence[Any],
         metadata: dict[str, Any] | None = None,
         batch_mode: BatchMode = "bulk",
+        producer: str | None = None,
     ) -> list[Message]:
         """Push messages through the running pipeline; returns them once all are acked.
 
         Each message first meets the producer's transform (the file's
         ``decode``, then the transformer), as a delivered one does: one that
         fails there comes back failed with the reason, decided by the retry
-        policy, without reaching the handler.
+        policy, without reaching the handler. ``producer`` names whose
+        transform the messages meet (default: the first producer's).
         """
         context = self._context
         if context is None or context.draining or self.state != "running":
@@ -318,7 +373,12 @@ class Pipeline:
             message.batch_mode = batch_mode
             messages.append(message)
         self.in_flight.receive(messages, asyncio.get_running_loop().time())
-        transform = self.producer_options.transform
+        if producer is not None and producer not in self.producer_specs:
+            raise ConfigurationError(
+                "producer", f"no producer named {producer!r}: {', '.join(self.producer_specs)}"
+            )
+        options = self.producer_options if producer is None else self.producer_specs[producer]
+        transform = options.transform
         failed: list[Message] = []
         waiting = []
         if transform is not None:
@@ -372,13 +432,12 @@ class Pipeline:
         return {
             "name": self.name,
             "state": self.state,
-            "producer": {
-                "concurrency": self.producer_options.concurrency,
-                "decode": None
-                if self.producer_options.decode is None
-                else str(self.producer_options.decode),
-                "transformer": _name_of(self.producer_options.transformer),
+            "producer": _describe_producer(self.producer_options),
+            "producers": {
+                producer_name: _describe_producer(options)
+                for producer_name, options in self.producer_specs.items()
             },
+            "producer_instances": list(self.producer_names),
             "rate_limit": None
             if limiter is None
             else {"allowed_messages": limiter.allowed_messages, "interval": limiter.interval},
@@ -408,6 +467,115 @@ class Pipeline:
             "in_flight": len(self.in_flight),
             "restarts": self.restarts,
         }
+
+    # -- resizing while running ------------------------------------------------------
+
+    async def resize(
+        self,
+        processors: int | None = None,
+        batchers: Mapping[str, int] | None = None,
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
+        """Change how many processors, and batch processors of each batcher, run.
+
+        ``await pipeline.resize(processors=8, batchers={"db": 2})``: nothing is
+        lost or acknowledged twice. Without ``partition_by`` workers are added
+        at once, and a removed one first finishes the chunk in its hands. With
+        it, keys map to workers anew: the stage feeding them is held while
+        every message of the old mapping is handled, so each key keeps its
+        order (at most ``timeout`` seconds: past that, nothing is changed and
+        TimeoutError is raised). Resizes take turns. Returns the sizes now;
+        ConfigurationError names a bad value, PipelineNotRunning when the
+        pipeline is not running.
+        """
+        count, sizes = checked_sizes(processors, batchers, self.batcher_options)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise ConfigurationError("timeout", f"must be a positive number, not {timeout!r}")
+        context, supervisor = self._context, self._supervisor
+        if context is None or supervisor is None or context.draining or self.state != "running":
+            raise PipelineNotRunning(f"pipeline {self.name!r} is not running")
+        resizer = context.resizer
+        async with resizer.lock:
+            if count is not None and resizer.processors is not None:
+                await resizer.processors.resize(count, supervisor, timeout, self._stages)
+                self.processor_options = replace(self.processor_options, concurrency=count)
+            for name, size in sizes.items():
+                workers, wake = resizer.batchers[name]
+                await workers.resize(size, supervisor, timeout, self._stages, wake)
+                self.batcher_options[name] = replace(self.batcher_options[name], concurrency=size)
+        log.info("pipeline %r resized to %s", self.name, self.sizes())
+        return self.sizes()
+
+    def sizes(self) -> dict[str, Any]:
+        """How many processors and batch processors (per batcher) run: ``resize``'s settings."""
+        return {
+            "processors": self.processor_options.concurrency,
+            "batchers": {name: b.concurrency for name, b in self.batcher_options.items()},
+        }
+
+    def running_stages(self, kind: StageGroup) -> list[str]:
+        """The names of the stage tasks of group ``kind`` running now (none unless started)."""
+        return self._supervisor.running_stages(kind) if self._supervisor else []
+
+
+def named_producers(
+    producer: ProducerOptions | None, producers: Mapping[str, ProducerOptions] | None
+) -> dict[str, ProducerOptions]:
+    """The pipeline's producers by name: ``producer`` alone is ``DEFAULT_PRODUCER``.
+
+    Exactly one of the two is given; names match ``PRODUCER_NAME`` and there
+    are 1 to ``MAX_PRODUCERS`` of them (the ``producer`` metric label stays bounded).
+    """
+    if (producer is None) == (producers is None):
+        raise ConfigurationError(
+            "producers", "give either producer= (one producer) or producers= (named), not both"
+        )
+    if producer is not None:
+        named = {DEFAULT_PRODUCER: producer}
+    else:
+        assert producers is not None
+        if not isinstance(producers, Mapping):
+            raise ConfigurationError("producers", "must be a mapping of names to ProducerOptions")
+        named = dict(producers)
+        if not 1 <= len(named) <= MAX_PRODUCERS:
+            raise ConfigurationError(
+                "producers", f"1 to {MAX_PRODUCERS} named producers, not {len(named)}"
+            )
+    for producer_name, options in named.items():
+        if not isinstance(producer_name, str) or not PRODUCER_NAME.match(producer_name):
+            raise ConfigurationError(
+                "producers",
+                f"producer name {producer_name!r}: 1 to 40 of a-z, 0-9, '_' and '-'",
+            )
+        if not isinstance(options, ProducerOptions):
+            raise ConfigurationError(
+                f"producers.{producer_name}",
+                f"must be ProducerOptions, not {type(options).__name__}",
+            )
+    return named
+
+
+class ProducerSettings:
+    """A pipeline's settings as the stages of one of its named producers read them.
+
+    Everything is the pipeline's, read through at each access, but
+    ``producer_options``: that producer's own (its decode step and transformer).
+    """
+
+    def __init__(self, pipeline: Pipeline, options: ProducerOptions) -> None:
+        self._pipeline = pipeline
+        self.producer_options = options
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._pipeline, attribute)
+
+
+def _describe_producer(options: ProducerOptions) -> dict[str, Any]:
+    return {
+        "concurrency": options.concurrency,
+        "decode": None if options.decode is None else str(options.decode),
+        "transformer": _name_of(options.transformer),
+    }
 
 
 def _name_of(function: Callable[..., Hashable | Message] | None) -> str | None:

@@ -78,6 +78,21 @@ class RateLimiterWaited:
 
 
 @dataclass(frozen=True, slots=True)
+class HandlerAbandoned:
+    """``handle_message`` calls past ``processors.timeout`` that could not be stopped.
+
+    ``executor`` is ``thread`` (each call goes on in its thread until it
+    returns) or ``process`` (the call goes on in its worker process, which is
+    replaced and ended when the pool closes); async calls are cancelled and
+    not reported here.
+    """
+
+    processor: int
+    executor: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class StageRestarted:
     group: StageGroup
     stage: str
@@ -164,6 +179,7 @@ Event = (
     | MessagesAcked
     | AckFailed
     | RateLimiterWaited
+    | HandlerAbandoned
     | StageRestarted
     | ProducerConnected
     | BacklogReported

@@ -55,6 +55,9 @@ class References:
     processor_partition: Callable[[Message], Hashable] | None = None
     batcher_partitions: dict[str, Callable[[Message], Hashable]] = field(default_factory=dict)
     never_retry: tuple[type[BaseException], ...] = ()
+    # With ``producers:``, each named producer's transformer and decode model.
+    transformers: dict[str, Callable[[Message], Any] | None] = field(default_factory=dict)
+    decode_models: dict[str, type[BaseModel] | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,6 +70,9 @@ class LoadedConfig:
     options: BaseModel
     references: References
     positions: SourceMap
+    named: dict[str, tuple[registry.Connector, BaseModel]] = field(default_factory=dict)
+    """With ``producers:``, each producer's connector and options by name (``connector``
+    and ``options`` are then the first's); empty with ``producer:``."""
 
     @property
     def producer_type(self) -> str:
@@ -99,14 +105,40 @@ def load_config(
     _normalize_batchers(data, positions, problems)
     apply(data, list(overrides), positions, problems)
     spec = validate(PipelineSpec, data, (), positions, problems, skip)
-    chosen = _connector(data, positions, problems, skip)
+    named = _named_producers(data, positions, problems, skip)
+    chosen = (
+        next(iter(named.values()), None) if named else _connector(data, positions, problems, skip)
+    )
     add_search_paths([str(pathlib.Path(source).resolve().parent), os.getcwd()])
     references = _references(data, positions, problems, skip)
     problems.raise_if_any()
     if not isinstance(spec, PipelineSpec) or chosen is None or references is None:
         # Every step that fails reports why; this is only a safety net.
         raise ConfigFileError([Problem(positions.root, "the pipeline file is not valid")])
-    return LoadedConfig(source, spec, chosen[0], chosen[1], references, positions)
+    return LoadedConfig(source, spec, chosen[0], chosen[1], references, positions, named)
+
+
+def _named_producers(
+    data: dict[str, Any], positions: SourceMap, problems: Problems, skip: set[Path]
+) -> dict[str, tuple[registry.Connector, BaseModel]]:
+    """``producers:``: each named producer's connector and options (empty without it)."""
+    producers = data.get("producers")
+    if producers is None:
+        return {}
+    if "producer" in data:
+        problems.add(
+            positions.key(("producers",)),
+            "producers: set either producer (one producer) or producers (several, by name), "
+            "not both",
+        )
+    if not isinstance(producers, dict):
+        return {}  # the schema reports it
+    named = {}
+    for name in producers:
+        chosen = _connector(data, positions, problems, skip, ("producers", name))
+        if chosen is not None:
+            named[name] = chosen
+    return named if len(named) == len(producers) else {}
 
 
 def _normalize_batchers(data: dict[str, Any], positions: SourceMap, problems: Problems) -> None:
@@ -155,23 +187,32 @@ def _check_batcher_name(name: Any, where: Position, problems: Problems) -> bool:
 
 
 def _connector(
-    data: dict[str, Any], positions: SourceMap, problems: Problems, skip: set[Path]
+    data: dict[str, Any],
+    positions: SourceMap,
+    problems: Problems,
+    skip: set[Path],
+    at: Path = ("producer",),
 ) -> tuple[registry.Connector, BaseModel] | None:
-    producer = data.get("producer")
+    """The connector and options of the producer block at ``at`` (``producers.<name>``)."""
+    producer: Any = data
+    for part in at:
+        producer = producer.get(part) if isinstance(producer, dict) else None
     if not isinstance(producer, dict):
         return None  # missing or not a mapping: the schema reports it
+    here = dotted(at)
     present = [key for key in CONNECTOR_KEYS if key in producer]
     if not present:
         problems.add(
-            positions.key(("producer",)),
-            f"producer: name one producer type: {', '.join(CONNECTOR_KEYS)}",
+            positions.key(at),
+            f"{here}: name one producer type: {', '.join(CONNECTOR_KEYS)}",
         )
         return None
     for extra in present[1:]:
         problems.add(
-            positions.key(("producer", extra)),
-            f"producer: one producer type per pipeline, but both {present[0]!r} and "
-            f"{extra!r} are set",
+            positions.key((*at, extra)),
+            f"{here}: one producer type per "
+            + ("pipeline" if at == ("producer",) else "producer")
+            + f", but both {present[0]!r} and {extra!r} are set",
         )
     name = present[0]
     section = producer[name]
@@ -182,10 +223,10 @@ def _connector(
     try:
         connector = registry.load(name)
     except registry.ConnectorUnavailable as error:
-        problems.add(positions.key(("producer", name)), f"producer.{name}: {error}")
+        problems.add(positions.key((*at, name)), f"{here}.{name}: {error}")
         return None
-    section = _dead_letter_destination(data, connector, section, positions, problems)
-    options = validate(connector.options, section, ("producer", name), positions, problems, skip)
+    section = _dead_letter_destination(data, connector, section, positions, problems, at)
+    options = validate(connector.options, section, (*at, name), positions, problems, skip)
     return None if options is None else (connector, options)
 
 
@@ -195,8 +236,13 @@ def _dead_letter_destination(
     section: dict[str, Any],
     positions: SourceMap,
     problems: Problems,
+    at: Path = ("producer",),
 ) -> dict[str, Any]:
-    """Fill the connector's dead-letter option from ``dead_letter.destination``."""
+    """Fill the connector's dead-letter option from ``dead_letter.destination``.
+
+    With ``producers:`` it fills each producer's (those that have no dead-letter
+    destination are an error, as for one producer).
+    """
     dead_letter = data.get("dead_letter")
     destination = dead_letter.get("destination") if isinstance(dead_letter, dict) else None
     if destination is None:
@@ -222,11 +268,11 @@ def _dead_letter_destination(
         if section[option] != destination:
             problems.add(
                 where,
-                f"{dotted(path)}: conflicts with producer.{connector.name}.{option} "
+                f"{dotted(path)}: conflicts with {dotted(at)}.{connector.name}.{option} "
                 f"({section[option]!r}); set only one of them",
             )
         return section
-    positions.values[("producer", connector.name, option)] = where
+    positions.values[(*at, connector.name, option)] = where
     return {**section, option: destination}
 
 
@@ -264,6 +310,12 @@ def _references(
         ("producer", "transformer"), lambda ref: resolve_function(ref, "transformer")
     )
     found.decode_model = resolve(("producer", "decode", "model"), resolve_model)
+    producers = data.get("producers")
+    for name in producers if isinstance(producers, dict) else ():
+        found.transformers[name] = resolve(
+            ("producers", name, "transformer"), lambda ref: resolve_function(ref, "transformer")
+        )
+        found.decode_models[name] = resolve(("producers", name, "decode", "model"), resolve_model)
     found.processor_partition = resolve(("processors", "partition_by"), resolve_partition)
     batchers = data.get("batchers")
     if isinstance(batchers, dict):

@@ -29,6 +29,7 @@ from broadway_py import options as core
 from broadway_py.decoding import FORMATS, Format
 from broadway_py.option_spec import WEEK, Option
 from broadway_py.options import MAX_WORKERS
+from broadway_py.pipeline import MAX_PRODUCERS, PRODUCER_NAME
 from broadway_py.retry import RetryPolicy
 from broadway_py.schema.fields import Seconds
 from broadway_py.schema.sections import MAX_REFERENCES, field_of, section_model
@@ -153,6 +154,7 @@ class ProducerSpec(Spec):
         description="package.module:function run on each message after decoding; "
         "it returns the message.",
     )
+    acknowledge: core.Acknowledge = field_of(core.ProducerOptions, "acknowledge")
 
 
 def _demand(spec: Any) -> Any:
@@ -255,7 +257,16 @@ class PipelineSpec(Spec):
 
     name: str = Field(description="The pipeline's name (in metrics and logs).")
     handler: str = Field(description="package.module:attribute: a function or Handler class.")
-    producer: ProducerSpec
+    # With producers: the first of them (the loader refuses a file that sets both).
+    # Never None once validated (_first_producer fills it in, or refuses the file).
+    producer: ProducerSpec = Field(default=None)  # type: ignore[assignment]
+    producers: dict[str, ProducerSpec] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_PRODUCERS,
+        description="Several producers by name (a-z, 0-9, '_', '-'; at most 16), each a "
+        "producer block, feeding the same processors and batchers; instead of producer.",
+    )
     processors: Annotated[ProcessorsSpec, Section] = ProcessorsSpec()
     batchers: Annotated[dict[str, Annotated[BatcherSpec, Section]], Section] = Field(
         default_factory=dict, max_length=MAX_BATCHERS
@@ -280,11 +291,35 @@ class PipelineSpec(Spec):
     def _name(cls, value: str) -> str:
         return check_name(value, "a pipeline name")
 
+    @field_validator("producers")
+    @classmethod
+    def _producer_names(
+        cls, value: dict[str, ProducerSpec] | None
+    ) -> dict[str, ProducerSpec] | None:
+        for name in value or {}:
+            if not PRODUCER_NAME.match(name):
+                raise ValueError(
+                    f"producer name {name!r}: 1 to 40 of a-z, 0-9, '_' and '-' "
+                    "(it is the producer label of the per-producer metrics)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _first_producer(self) -> PipelineSpec:
+        """``producer`` is the only producer, or the first of ``producers``."""
+        if self.producer is None:
+            if not self.producers:
+                raise ValueError(
+                    "missing required key 'producer' (one producer) or 'producers' (several)"
+                )
+            self.producer = next(iter(self.producers.values()))
+        return self
+
     @field_validator("workers")
     @classmethod
     def _one_process_producers(cls, value: int, info: ValidationInfo) -> int:
-        producer = info.data.get("producer")
-        for key in SINGLE_PROCESS_PRODUCERS:
+        producers = [info.data.get("producer"), *(info.data.get("producers") or {}).values()]
+        for key, producer in ((k, p) for k in SINGLE_PROCESS_PRODUCERS for p in producers):
             if value > 1 and producer is not None and getattr(producer, key) is not None:
                 raise ValueError(
                     f"a {key} producer runs inside one process: with {value} workers each "

@@ -14,6 +14,7 @@ never a traceback or an exit.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import difflib
 import importlib
 import inspect
@@ -23,11 +24,13 @@ import sys
 import sysconfig
 import traceback
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from broadway_py.config.redact import redact_url
+from broadway_py.connectors.registry import Connector, key_ordering_names
+from broadway_py.errors import ConfigurationError
 from broadway_py.handler import Handler
 from broadway_py.message import Message
 
@@ -37,6 +40,11 @@ _NOT_USER_CODE = (
 )
 _REFERENCE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 METADATA_PREFIX = "metadata."
+RECORD_KEY = "key"
+"""``partition_by: key``: by the record key, within its partition (see :func:`with_record_keys`)."""
+
+if TYPE_CHECKING:
+    from broadway_py.config.loader import References
 
 
 class UnresolvedReference(Exception):
@@ -217,7 +225,9 @@ def resolve_function(reference: str, what: str) -> Callable[[Message], Any]:
 
 
 def resolve_partition(reference: str) -> Callable[[Message], Hashable]:
-    """``metadata.<key>`` (that metadata field) or a function of one message."""
+    """``metadata.<key>`` (that metadata field), ``key`` or a function of one message."""
+    if reference == RECORD_KEY:
+        return by_record_key
     if reference.startswith(METADATA_PREFIX):
         key = reference[len(METADATA_PREFIX) :]
         if not key:
@@ -236,6 +246,52 @@ def metadata_key(key: str) -> Callable[[Message], Hashable]:
 
     partition.__qualname__ = partition.__name__ = f"{METADATA_PREFIX}{key}"
     return partition
+
+
+def by_record_key(message: Message) -> Hashable:
+    """``partition_by: key`` as resolved; the builder puts the connector's in its place."""
+    raise ConfigurationError("partition_by", "key was not resolved for this producer")
+
+
+def with_record_keys(
+    references: References, producers: Sequence[tuple[Connector, Any]]
+) -> References:
+    """``references`` with each ``partition_by: key`` made the connectors' ``key_ordering``.
+
+    ``producers``: the pipeline's connectors, each with its validated options.
+    Raises ConfigurationError naming the ``partition_by`` when a connector has no
+    key ordering (the message says which have) or refuses its options.
+    """
+    processor = references.processor_partition
+    batchers = references.batcher_partitions
+    if processor is not by_record_key and by_record_key not in batchers.values():
+        return references
+
+    def made(place: str) -> Callable[[Message], Hashable]:
+        option = f"{place}.partition_by"
+        chosen = []
+        for connector, options in producers:
+            if connector.key_ordering is None:
+                raise ConfigurationError(
+                    option,
+                    f"{RECORD_KEY} (the record key within its partition) is supported by the "
+                    f"{', '.join(key_ordering_names())} producer only, not by {connector.name}; "
+                    "use metadata.<key> or package.module:function",
+                )
+            try:
+                chosen.append(connector.key_ordering(options))
+            except ConfigurationError as error:
+                raise ConfigurationError(option, error.problem) from None
+        return chosen[0]
+
+    return dataclasses.replace(
+        references,
+        processor_partition=made("processors") if processor is by_record_key else processor,
+        batcher_partitions={
+            name: made(f"batchers.{name}") if partition is by_record_key else partition
+            for name, partition in batchers.items()
+        },
+    )
 
 
 def resolve_exception(reference: str) -> type[BaseException]:

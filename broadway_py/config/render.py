@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from broadway_py.config.loader import LoadedConfig
-from broadway_py.config.models import CONNECTOR_KEYS
+from broadway_py.config.models import CONNECTOR_KEYS, ProducerSpec
 from broadway_py.config.redact import redact
 from broadway_py.pipeline import Pipeline
 
@@ -20,6 +20,13 @@ def resolved(loaded: LoadedConfig) -> dict[str, Any]:
     # JSON mode: a connector's own serializers (a URL with its password masked) apply.
     options = loaded.options.model_dump(mode="json")
     data["producer"] = {loaded.producer_type: options, **producer}
+    if loaded.named:  # producers: each by name; producer was only the first of them
+        del data["producer"]
+        for name, (connector, own) in loaded.named.items():
+            generic = {k: v for k, v in data["producers"][name].items() if k not in CONNECTOR_KEYS}
+            data["producers"][name] = {connector.name: own.model_dump(mode="json"), **generic}
+    else:
+        del data["producers"]
     plain: dict[str, Any] = _plain(redact(data))
     return plain
 
@@ -52,14 +59,14 @@ def _settings(**values: Any) -> str:
 
 def graph_text(loaded: LoadedConfig, pipeline: Pipeline) -> str:
     """The topology, one stage group per line, in the order messages flow."""
-    spec = loaded.spec
     topology = pipeline.describe()
     processors = topology["processors"]
     lines = [f"pipeline {topology['name']}"]
-    lines.append(
-        f"  producer {loaded.producer_type} x{topology['producer']['concurrency']}"
-        + _settings(decode=spec.producer.decode, transformer=spec.producer.transformer)
-    )
+    for name, kind, section in _producers(loaded):
+        lines.append(
+            f"  producer {'' if name is None else name + ': '}{kind} x{section.concurrency}"
+            + _settings(decode=section.decode, transformer=section.transformer)
+        )
     limit = topology["rate_limit"]
     if limit is not None:
         lines.append(
@@ -93,6 +100,17 @@ def graph_text(loaded: LoadedConfig, pipeline: Pipeline) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _producers(loaded: LoadedConfig) -> list[tuple[str | None, str, ProducerSpec]]:
+    """(name, type, section) of each producer; the name is None for a file's one ``producer``."""
+    spec = loaded.spec
+    if not loaded.named or spec.producers is None:
+        return [(None, loaded.producer_type, spec.producer)]
+    return [
+        (name, connector.name, spec.producers[name])
+        for name, (connector, _) in loaded.named.items()
+    ]
+
+
 def _quote(*lines: str) -> str:
     """A DOT string; each of ``lines`` on a line of its own."""
     text = "\\n".join(line.replace("\\", "\\\\").replace('"', '\\"') for line in lines)
@@ -113,6 +131,15 @@ def graph_dot(loaded: LoadedConfig, pipeline: Pipeline) -> str:
         + _quote(
             f"producer: {loaded.producer_type}",
             f"x{producer['concurrency']}, decode {spec.producer.decode}",
+        )
+        + "];"
+        if not loaded.named
+        else "  producer [label="
+        + _quote(
+            *(
+                f"producer {name}: {kind} x{section.concurrency}, decode {section.decode}"
+                for name, kind, section in _producers(loaded)
+            )
         )
         + "];",
     ]

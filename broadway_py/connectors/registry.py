@@ -13,7 +13,12 @@ Each connector package exposes, from its ``__init__``:
   whose order must be kept (Kafka: topic and partition; SQS FIFO: the message
   group), used as the default ``partition_by`` of processors and batchers;
 - optionally ``DEAD_LETTER_OPTION``: the name of the Options field that the
-  pipeline file's connector-agnostic ``dead_letter.destination`` fills in.
+  pipeline file's connector-agnostic ``dead_letter.destination`` fills in;
+- optionally (named by ``ConnectorSpec.key_ordering_attr``) a
+  ``key_ordering(options) -> Callable[[Message], Hashable]``: the
+  ``partition_by: key`` of a pipeline file, routing by each record's key within
+  its partition (Kafka); it raises ConfigurationError for options it cannot
+  serve. A connector without one refuses ``partition_by: key``.
 
 A connector with a broker to set up and publish to has two more modules, imported
 only by the commands that use them (:func:`provisioner`, :func:`sender`):
@@ -44,6 +49,7 @@ from broadway_py.producer import Producer
 
 ProducerFactoryMaker = Callable[..., Callable[[], Producer]]
 OrderingKeyMaker = Callable[[Any], Callable[[Message], Hashable] | None]
+KeyOrderingMaker = Callable[[Any], Callable[[Message], Hashable]]
 
 # Options field names a connector may use for its dead-letter destination, tried
 # in this order when the package does not say DEAD_LETTER_OPTION itself.
@@ -75,6 +81,8 @@ class ConnectorSpec:
     dead_letters_module: str | None = None
     """The module whose ``open_dead_letters(options)`` opens its dead-letter store
     (``broadway-py dlq``); None: the connector has no destination outside the process."""
+    key_ordering_attr: str | None = None
+    """The package's ``key_ordering(options)`` (``partition_by: key``); None: not supported."""
 
 
 CONNECTORS: dict[str, ConnectorSpec] = {
@@ -102,6 +110,7 @@ CONNECTORS: dict[str, ConnectorSpec] = {
             description="Kafka",
             dead_letters_module="broadway_py.connectors.kafka.dead_letters",
             operations=True,
+            key_ordering_attr="key_ordering",
         ),
         ConnectorSpec(
             "rabbitmq",
@@ -151,6 +160,8 @@ class Connector:
     producer_factory: ProducerFactoryMaker
     ordering_key: OrderingKeyMaker
     dead_letter_option: str | None
+    key_ordering: KeyOrderingMaker | None = None
+    """``partition_by: key`` (see the module); None: this connector does not support it."""
 
     def install_hint(self) -> str | None:
         extra = CONNECTORS[self.name].extra
@@ -194,7 +205,19 @@ def load(name: str) -> Connector:
         cast(ProducerFactoryMaker, factory),
         cast(OrderingKeyMaker, ordering),
         dead_letter,
+        _key_ordering(spec, module),
     )
+
+
+def _key_ordering(spec: ConnectorSpec, module: ModuleType) -> KeyOrderingMaker | None:
+    if spec.key_ordering_attr is None:
+        return None
+    return cast(KeyOrderingMaker, getattr(module, spec.key_ordering_attr))
+
+
+def key_ordering_names() -> list[str]:
+    """The producer types that support ``partition_by: key`` (without importing them)."""
+    return [spec.name for spec in CONNECTORS.values() if spec.key_ordering_attr is not None]
 
 
 def open_dead_letters(name: str, options: BaseModel) -> DeadLetterStore:

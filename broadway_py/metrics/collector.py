@@ -5,6 +5,9 @@ in-flight count and the age of the oldest in-flight message are read from the
 pipeline itself when Prometheus scrapes, so they are never stale. Each
 family's name, kind, labels and help text stand once, in :data:`FAMILIES`;
 ``collect`` makes them afresh per scrape (17 objects) and fills in the values.
+A pipeline with several named producers (``Pipeline(producers=...)``, a
+file's ``producers:``) also gets :data:`PRODUCER_FAMILIES`, labelled with
+each producer's name: a bounded label (at most ``MAX_PRODUCERS`` names).
 """
 
 from __future__ import annotations
@@ -103,6 +106,12 @@ FAMILIES: dict[str, tuple[Kind, tuple[str, ...], str]] = {
         (),
         "Seconds producers spent waiting on the rate limiter.",
     ),
+    "broadway_handler_calls_abandoned": (
+        CounterMetricFamily,
+        (),
+        "handle_message calls past processors.timeout that run on, abandoned, in a worker "
+        "thread or process (each holds that thread or process until it returns).",
+    ),
     "broadway_stage_restarts": (
         CounterMetricFamily,
         ("stage",),
@@ -139,10 +148,33 @@ FAMILIES: dict[str, tuple[Kind, tuple[str, ...], str]] = {
 """Every ``broadway_*`` family: its kind, its labels and its help text, defined once."""
 
 
-def _new_families() -> dict[str, Metric]:
+PRODUCER_FAMILIES: dict[str, tuple[Kind, tuple[str, ...], str]] = {
+    "broadway_producer_messages_received": (
+        CounterMetricFamily,
+        ("producer",),
+        "Messages each named producer handed to the pipeline (only with several producers).",
+    ),
+    "broadway_producer_disconnected": (
+        GaugeMetricFamily,
+        ("producer",),
+        "Instances of each named producer whose last report said disconnected "
+        "(0 when all are connected; only with several producers).",
+    ),
+    "broadway_producer_acks_dropped": (
+        CounterMetricFamily,
+        ("producer",),
+        "Acks each named producer's connector could not deliver (only with several producers).",
+    ),
+}
+"""The per-producer families, exported after FAMILIES when a pipeline has several producers."""
+
+
+def _new_families(
+    families: dict[str, tuple[Kind, tuple[str, ...], str]] = FAMILIES,
+) -> dict[str, Metric]:
     return {
         name: kind(name, documentation, labels=["pipeline", *labels])
-        for name, (kind, labels, documentation) in FAMILIES.items()
+        for name, (kind, labels, documentation) in families.items()
     }
 
 
@@ -153,12 +185,27 @@ class PipelineCollector(Collector):
         self.name = pipeline.name
 
     def describe(self) -> Iterable[Metric]:
-        return list(_new_families().values())
+        described = list(_new_families().values())
+        if len(self.pipeline.producer_specs) > 1:
+            described += _new_families(PRODUCER_FAMILIES).values()
+        return described
 
     def collect(self) -> Iterable[Metric]:
         families = _new_families()
         self._fill(families)
-        return list(families.values())
+        collected = list(families.values())
+        if len(self.pipeline.producer_specs) > 1:
+            per_producer = _new_families(PRODUCER_FAMILIES)
+            self._fill_producers(per_producer)
+            collected += per_producer.values()
+        return collected
+
+    def _fill_producers(self, f: dict[str, Any]) -> None:
+        p = self.name
+        for name, row in self.stats.per_producer(self.pipeline.producer_names).items():
+            f["broadway_producer_messages_received"].add_metric([p, name], row["received"])
+            f["broadway_producer_disconnected"].add_metric([p, name], row["disconnected"])
+            f["broadway_producer_acks_dropped"].add_metric([p, name], row["acks_dropped"])
 
     def _fill(self, f: dict[str, Any]) -> None:
         """Add the samples to ``f``, the families of FAMILIES by name (their add_metric differ)."""
@@ -186,6 +233,7 @@ class PipelineCollector(Collector):
             _histogram(f["broadway_batch_processing_seconds"], [p, name], batcher.seconds)
             _histogram(f["broadway_batch_size_messages"], [p, name], batcher.sizes)
         f["broadway_rate_limiter_wait_seconds"].add_metric([p], stats.rate_limiter_wait)
+        f["broadway_handler_calls_abandoned"].add_metric([p], stats.handler_abandoned)
         for group in {**dict.fromkeys(STAGE_GROUPS), **stats.restarts}:
             f["broadway_stage_restarts"].add_metric([p, group], stats.restarts.get(group, 0))
         is_connected = stats.connected

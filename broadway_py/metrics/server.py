@@ -12,6 +12,7 @@
 ``GET /readyz``            200 when running, connected and not stalled, else 503
 ``GET /status``            the topology, counters and health as JSON
 ``POST /admin/rate_limit`` change the rate limit; 403 unless ``admin=True``
+``POST /admin/resize``     change the processors / batch processors; same
 =========================  ==================================================
 
 No endpoint changes anything unless ``admin`` is switched on; with an
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from broadway_py.errors import ConfigurationError
+from broadway_py.errors import ConfigurationError, PipelineNotRunning
 from broadway_py.metrics.admin_token import bearer_matches
 from broadway_py.metrics.capped_site import CappedTCPSite
 from broadway_py.metrics.exporter import Exporter
@@ -41,6 +42,7 @@ from broadway_py.metrics.http_limits import HttpLimits
 from broadway_py.metrics.json_body import BodyError, parse_json
 from broadway_py.metrics.rate_limit_body import RateLimitBodyError, parse_rate_limit_change
 from broadway_py.metrics.rate_limited_log import RateLimitedLog
+from broadway_py.metrics.resize_body import ResizeBodyError, parse_resize
 from broadway_py.metrics.server_log import LOG_INTERVAL, ServerLog
 from broadway_py.metrics.status import build_status
 
@@ -56,6 +58,7 @@ ENDPOINTS = {
     "/status": "topology, counters, connection, backlog and readiness as JSON",
     "/admin/rate_limit": "POST {allowed_messages, interval} (only with admin enabled; "
     "Authorization: Bearer <token> when BROADWAY_ADMIN_TOKEN is set)",
+    "/admin/resize": 'POST {"processors": 8, "batchers": {"db": 2}} (as /admin/rate_limit)',
 }
 
 BEARER_CHALLENGE = 'Bearer realm="broadway-py admin"'
@@ -259,6 +262,7 @@ def build_app(
     app.router.add_get("/readyz", routes.readyz)
     app.router.add_get("/status", routes.status)
     app.router.add_post("/admin/rate_limit", routes.rate_limit)
+    app.router.add_post("/admin/resize", routes.resize)
     return app
 
 
@@ -297,7 +301,8 @@ class _Routes:
     async def status(self, request: web.Request) -> web.Response:
         return self._json(build_status(self.exporter, self.stall_window, self.admin))
 
-    async def rate_limit(self, request: web.Request) -> web.Response:
+    def _refused(self, request: web.Request) -> web.Response | None:
+        """The 403 or 401 answer to an admin request not allowed; None when allowed."""
         if not self.admin:
             return error_response(403, ADMIN_DISABLED)
         token = self._admin_token
@@ -312,6 +317,12 @@ class _Routes:
             )
             response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
             return response
+        return None
+
+    async def rate_limit(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         limits = self.limits
         raw = await read_body(request, limits)
         if isinstance(raw, web.Response):
@@ -337,6 +348,35 @@ class _Routes:
             request.remote,
         )
         return web.json_response({"rate_limit": settings})
+
+    async def resize(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        limits = self.limits
+        raw = await read_body(request, limits)
+        if isinstance(raw, web.Response):
+            return raw
+        try:
+            change = parse_resize(parse_json(raw, limits.max_json_depth))
+        except (BodyError, ResizeBodyError) as error:
+            return error_response(400, str(error))
+        pipeline = self.exporter.pipeline
+        try:
+            sizes = await pipeline.resize(change.processors, change.batchers)
+        except ConfigurationError as error:
+            return error_response(400, str(error))
+        except PipelineNotRunning as error:
+            return error_response(409, str(error))
+        except TimeoutError as error:
+            return error_response(503, str(error))
+        log.warning(
+            "pipeline %r resized to %s by an admin request from %s",
+            pipeline.name,
+            sizes,
+            request.remote,
+        )
+        return web.json_response({"sizes": sizes})
 
 
 def masked(value: Any, redact: Callable[[str], str]) -> Any:

@@ -8,7 +8,10 @@ read from one PipelineStats, so they always agree.
 State a producer reports (its connection, its part of a backlog) is kept per
 producer instance (the ``producer`` the pipeline stamps on those events), so
 with ``producer.concurrency`` above 1 one producer's report never hides
-another's (backlog.py says how reports of one source combine).
+another's (backlog.py says how reports of one source combine). What is
+received and what acks were dropped is also kept per producer instance
+(``received_by_producer``, ``acks_dropped_by_producer``), for the per-producer
+series of a pipeline with several named producers.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from broadway_py.telemetry import (
     BacklogReported,
     BatchHandled,
     Event,
+    HandlerAbandoned,
     MessagesAcked,
     MessagesHandled,
     MessagesReceived,
@@ -115,6 +119,7 @@ class PipelineStats:
         self.wall_clock = wall_clock
         self.started_at_unix = wall_clock()
         self.received = 0
+        self.received_by_producer: dict[int, int] = {}
         self.processed_ok = 0
         self.processed_failed = 0
         self.ledger = AckLedger()
@@ -125,9 +130,11 @@ class PipelineStats:
         self.restarts = dict.fromkeys(STAGE_GROUPS, 0)
         self.last_restart: str | None = None
         self.rate_limiter_wait = 0.0
+        self.handler_abandoned = 0
         self.ack_failures = 0
         self.last_ack_failure: str | None = None
         self.acks_dropped = 0
+        self.acks_dropped_by_producer: dict[int, int] = {}
         self.last_progress_at: float | None = None
         self.last_progress_unix: float | None = None
         self.producers: dict[int, Connection] = {}
@@ -145,6 +152,7 @@ class PipelineStats:
             AckFailed: self._ack_failed,
             AcksDropped: self._acks_dropped,
             RateLimiterWaited: self._waited,
+            HandlerAbandoned: self._abandoned,
             StageRestarted: self._restarted,
             ProducerConnected: self._connected,
             BacklogReported: self._backlog,
@@ -179,6 +187,26 @@ class PipelineStats:
                 reasons.append(f"producer {key}: {connection.reason or 'disconnected'}")
         return reasons
 
+    def per_producer(self, names: list[str]) -> dict[str, dict[str, int]]:
+        """Received, acks dropped and instances disconnected, per named producer.
+
+        ``names`` is the name of each producer instance, by its index
+        (``Pipeline.producer_names``); every name is there, at 0 until counted.
+        """
+        counts = {
+            name: {"received": 0, "acks_dropped": 0, "disconnected": 0, "instances": 0}
+            for name in names
+        }
+        for index, name in enumerate(names):
+            row = counts[name]
+            row["instances"] += 1
+            row["received"] += self.received_by_producer.get(index, 0)
+            row["acks_dropped"] += self.acks_dropped_by_producer.get(index, 0)
+            connection = self.producers.get(index)
+            if connection is not None and not connection.connected:
+                row["disconnected"] += 1
+        return counts
+
     @property
     def backlog_total(self) -> int:
         return self._backlog_book.total
@@ -205,6 +233,8 @@ class PipelineStats:
 
     def _received(self, event: MessagesReceived) -> None:
         self.received += event.count
+        by_producer = self.received_by_producer
+        by_producer[event.producer] = by_producer.get(event.producer, 0) + event.count
         counters = self._stage(f"producer_{event.producer}")
         counters["received"] = counters.get("received", 0) + event.count
 
@@ -243,10 +273,15 @@ class PipelineStats:
 
     def _acks_dropped(self, event: AcksDropped) -> None:
         self.acks_dropped += event.count
+        by_producer = self.acks_dropped_by_producer
+        by_producer[event.producer] = by_producer.get(event.producer, 0) + event.count
         self.ledger.dropped(event)
 
     def _waited(self, event: RateLimiterWaited) -> None:
         self.rate_limiter_wait += event.seconds
+
+    def _abandoned(self, event: HandlerAbandoned) -> None:
+        self.handler_abandoned += event.count
 
     def _restarted(self, event: StageRestarted) -> None:
         self.restarts[event.group] = self.restarts.get(event.group, 0) + 1

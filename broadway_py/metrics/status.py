@@ -36,6 +36,7 @@ def build_status(exporter: Exporter, stall_window: float, admin: bool) -> dict[s
                 }
                 for key, c in sorted(stats.producers.items())
             },
+            "producer_counters": stats.per_producer(pipeline.producer_names),
             "backlog": dict(sorted(stats.backlog.items())),
             "backlog_total": stats.backlog_total,
             "oldest_in_flight_age": round(oldest_in_flight_age(pipeline), 6),
@@ -68,7 +69,7 @@ def _stages(exporter: Exporter) -> dict[str, dict[str, int]]:
     pipeline = exporter.pipeline
     stats = exporter.stats
     stages: dict[str, dict[str, int]] = {}
-    for i in range(pipeline.producer_options.concurrency):
+    for i in range(len(pipeline.producer_names)):
         stages[f"producer_{i}"] = {"received": 0, "restarts": 0}
     for i in range(pipeline.processor_options.concurrency):
         stages[f"processor_{i}"] = {"ok": 0, "failed": 0, "restarts": 0}

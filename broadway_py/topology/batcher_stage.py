@@ -7,6 +7,10 @@ partial batch and closes its batch processors' inboxes.
 
 The accumulator outlives the task (it is an in-flight place: a restart empties
 it), and so does the holding of closed batches not yet handed over.
+
+While a resize of its batch processors (with partition_by) closes its
+``gate``, the batcher hands over every open batch and waits at the gate, so
+that no batch of the old lanes is left when the lanes change.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from broadway_py.message import Message
 from broadway_py.topology.batcher import Batch, BatchAccumulator
 from broadway_py.topology.channel import Channel
 from broadway_py.topology.holding import Holding
+from broadway_py.topology.resize import Gate
 
 
 async def run_batcher(
@@ -24,19 +29,28 @@ async def run_batcher(
     inbox: Channel[list[Message]],
     outboxes: list[Channel[Batch]],
     holding: Holding,
+    gate: Gate | None = None,
 ) -> None:
     clock = asyncio.get_running_loop().time
-    partitioned = accumulator.partition_by is not None
 
     async def hand_over(batches: list[Batch]) -> None:
         if not batches:
             return
         holding.chunks = list(batches)
         for batch in batches:
-            await outboxes[batch.info.partition if partitioned else 0].put(batch)
+            # The lane is 0 without partition_by; ``outboxes`` changes with a resize.
+            await outboxes[batch.info.partition].put(batch)
             del holding.chunks[0]
 
     while True:
+        if gate is not None and gate.closed is not None:
+            await hand_over(accumulator.flush_all())
+            gate.busy -= 1
+            gate.signal.notify()
+            try:
+                await gate.wait()
+            finally:
+                gate.busy += 1
         chunk = await inbox.get(accumulator.next_deadline())
         if chunk is None and inbox.closed and not inbox:
             await hand_over(accumulator.flush_all())

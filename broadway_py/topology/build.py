@@ -11,8 +11,10 @@ that a drain, ``/status`` and an abandoned stop count each message once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from broadway_py.message import Message
+from broadway_py.options import BatcherOptions
 from broadway_py.producer import Producer
 from broadway_py.topology.batch_processor_stage import run_batch_processor
 from broadway_py.topology.batcher import Batch, BatchAccumulator
@@ -24,6 +26,7 @@ from broadway_py.topology.holding import Holding
 from broadway_py.topology.in_flight import Place
 from broadway_py.topology.processor_stage import run_processor
 from broadway_py.topology.producer_stage import run_producer
+from broadway_py.topology.resize import Gate, Lane, Signal, Workers
 from broadway_py.topology.supervisor import GroupSpec, StageFactory
 from broadway_py.topology.terminator import Terminator
 
@@ -41,22 +44,26 @@ def build_context(settings: Settings) -> StageContext:
     return StageContext(settings, terminator, dispatch, batcher_inboxes)
 
 
-def build_groups(context: StageContext, producers: Sequence[Producer]) -> list[GroupSpec]:
-    """The stage groups, with every place they keep messages registered as in flight."""
+def build_groups(
+    context: StageContext,
+    producers: Sequence[Producer],
+    producer_contexts: Sequence[StageContext] = (),
+) -> list[GroupSpec]:
+    """The stage groups, with every place they keep messages registered as in flight.
+
+    ``producer_contexts`` is the context each producer's stage reads, by
+    index (several named producers: each its own producer options); by
+    default every stage reads ``context``.
+    """
     in_flight = context.settings.in_flight
 
     def producer_stage(index: int, producer: Producer) -> StageFactory:
         holding = Holding()
         in_flight.register(PRODUCERS, holding)
-        return lambda: run_producer(index, producer, context, holding)
+        own = producer_contexts[index] if producer_contexts else context
+        return lambda: run_producer(index, producer, own, holding)
 
-    def processor_stage(index: int, inbox: Channel[list[Message]]) -> StageFactory:
-        holding = Holding()
-        in_flight.register(PROCESSORS, holding)
-        return lambda: run_processor(index, inbox, context, holding)
-
-    for channel in context.dispatch.channels:
-        in_flight.register(PROCESSORS, channel)
+    processors = _processor_workers(context)
     groups = [
         GroupSpec(
             "producer",
@@ -65,16 +72,42 @@ def build_groups(context: StageContext, producers: Sequence[Producer]) -> list[G
         ),
         GroupSpec(
             "processor",
-            [
-                (f"processor_{i}", processor_stage(i, inbox))
-                for i, inbox in enumerate(context.dispatch.inboxes)
-            ],
+            processors.stages(),
             close_inputs=context.dispatch.close,
         ),
     ]
     if context.batcher_inboxes:
         groups.append(_batcher_group(context))
     return groups
+
+
+def _processor_workers(context: StageContext) -> Workers[list[Message]]:
+    """The processors, resizable (registers their channels and holdings as in flight)."""
+    dispatch = context.dispatch
+    options = context.settings.processor_options
+    max_demand = options.max_demand
+
+    def stage(index: int, inbox: Lane[list[Message]], holding: Holding) -> StageFactory:
+        return lambda: run_processor(index, inbox, context, holding)
+
+    def room_for(count: int) -> tuple[int, int | None]:
+        return max_demand * count, replace(options, concurrency=count).low_water
+
+    workers = Workers(
+        "processor",
+        "processor_",
+        PROCESSORS,
+        context.settings.in_flight,
+        list(dispatch.channels),
+        dispatch.key is not None,
+        options.concurrency,
+        stage,
+        room_for,
+        on_channels=dispatch.use,
+        gate=dispatch.gate,
+    )
+    context.resizer.processors = workers
+    return workers
 
 
 def _batcher_group(context: StageContext) -> GroupSpec:
@@ -91,14 +124,17 @@ def _batcher_group(context: StageContext) -> GroupSpec:
             outboxes = [Channel(per_lane) for _ in range(options.concurrency)]
         accumulator = BatchAccumulator(options)
         holding = Holding()
-        places: list[Place] = [inbox, accumulator, holding, *dict.fromkeys(outboxes)]
+        places: list[Place] = [inbox, accumulator, holding]
         for place in places:
             in_flight.register(BATCHERS, place)
-        stages.append((f"batcher_{name}", _batcher_factory(accumulator, inbox, outboxes, holding)))
-        for i, outbox in enumerate(outboxes):
-            stages.append(
-                (f"batch_processor_{name}_{i}", _batch_processor_factory(outbox, context))
+        workers = _batch_processor_workers(context, options, outboxes, accumulator)
+        stages.append(
+            (
+                f"batcher_{name}",
+                _batcher_factory(accumulator, inbox, outboxes, holding, workers.gate),
             )
+        )
+        stages.extend(workers.stages())
 
     def close() -> None:
         for inbox in context.batcher_inboxes.values():
@@ -112,11 +148,54 @@ def _batcher_factory(
     inbox: Channel[list[Message]],
     outboxes: list[Channel[Batch]],
     holding: Holding,
+    gate: Gate,
 ) -> StageFactory:
-    return lambda: run_batcher(accumulator, inbox, outboxes, holding)
+    return lambda: run_batcher(accumulator, inbox, outboxes, holding, gate)
 
 
-def _batch_processor_factory(inbox: Channel[Batch], context: StageContext) -> StageFactory:
-    holding = Holding()
-    context.settings.in_flight.register(BATCHERS, holding)
-    return lambda: run_batch_processor(inbox, context, holding)
+def _batch_processor_workers(
+    context: StageContext,
+    options: BatcherOptions,
+    outboxes: list[Channel[Batch]],
+    accumulator: BatchAccumulator,
+) -> Workers[Batch]:
+    """One batcher's batch processors, resizable (their channels and holdings registered).
+
+    A resize with partition_by gives the batcher new ``outboxes`` (changed in
+    place: the batcher reads them per batch) and its accumulator new lanes.
+    """
+    name = options.name
+    # Channels count messages: room for two full batches per batch processor.
+    per_lane = 2 * options.batch_size
+
+    def stage(index: int, inbox: Lane[Batch], holding: Holding) -> StageFactory:
+        return lambda: run_batch_processor(inbox, context, holding)
+
+    def room_for(count: int) -> tuple[int, int | None]:
+        return per_lane * count, None
+
+    def use(channels: list[Channel[Batch]]) -> None:
+        outboxes[:] = channels
+        accumulator.lanes = len(channels)
+        accumulator.partition_by = options.partition_by if len(channels) > 1 else None
+
+    inbox = context.batcher_inboxes[name]
+
+    async def wake() -> None:
+        await inbox.put([])  # an empty chunk: the batcher goes round its loop, to its gate
+
+    workers = Workers(
+        "batcher",
+        f"batch_processor_{name}_",
+        BATCHERS,
+        context.settings.in_flight,
+        list(dict.fromkeys(outboxes)),
+        options.partition_by is not None,
+        options.concurrency,
+        stage,
+        room_for,
+        on_channels=use,
+        gate=Gate(Signal(), busy=1),  # the batcher, until it waits at the gate
+    )
+    context.resizer.batchers[name] = (workers, wake)
+    return workers

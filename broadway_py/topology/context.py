@@ -22,6 +22,7 @@ from broadway_py.topology.dispatch import ProcessorDispatch
 from broadway_py.topology.in_flight import InFlight
 from broadway_py.topology.process_pool import ProcessPool
 from broadway_py.topology.rate_limiter import RateLimiter
+from broadway_py.topology.resize import Resizer
 from broadway_py.topology.terminator import Terminator
 
 PRODUCERS, PROCESSORS, BATCHERS = 0, 1, 2
@@ -50,6 +51,8 @@ class StageContext:
     batcher_inboxes: dict[str, Channel[list[Message]]]
     draining: bool = False
     default_batcher: str | None = field(init=False)
+    #: The resizable stage groups of this run (filled by build_groups).
+    resizer: Resizer = field(default_factory=Resizer, kw_only=True)
 
     def __post_init__(self) -> None:
         self.default_batcher = "default" if "default" in self.batcher_inboxes else None

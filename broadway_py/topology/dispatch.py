@@ -5,6 +5,11 @@ idle processor always gets the next chunk. With it, each key hashes to a fixed
 processor whose own channel keeps the key's messages in order; the channels
 share one room (``max_demand`` per processor, in all), so a processor whose
 key is hot does not hold up the chunks for the others.
+
+A resize (:mod:`broadway_py.topology.resize`) changes the number of processors
+while running: with ``partition_by`` it first holds every dispatch at the
+``gate`` and waits for the ones under way, then hands this dispatch the new
+channels (:meth:`ProcessorDispatch.use`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from broadway_py.message import Message
 from broadway_py.options import PartitionBy, ProcessorOptions
 from broadway_py.topology.channel import Channel, Room
 from broadway_py.topology.holding import Holding
+from broadway_py.topology.resize import Gate, Signal
 
 Chunk = list[Message]
 
@@ -22,9 +28,13 @@ Chunk = list[Message]
 class ProcessorDispatch:
     def __init__(self, options: ProcessorOptions) -> None:
         workers = options.concurrency
+        #: The option itself: a resize partitions anew by it.
+        self.key = options.partition_by
+        #: Where a resize holds the dispatches (only with partition_by).
+        self.gate = Gate(Signal())
         # With one processor every key already goes to the same one.
         self.partition_by: PartitionBy | None = options.partition_by if workers > 1 else None
-        if self.partition_by is None:
+        if self.key is None:
             shared: Channel[Chunk] = Channel(options.max_demand * workers, options.low_water)
             self.inboxes = [shared] * workers
             self.channels = [shared]
@@ -41,18 +51,30 @@ class ProcessorDispatch:
         handed over yet: in the end, only the failed messages, for the caller
         to finish.
         """
-        if self.partition_by is None:
+        if self.key is None:
             await self.channels[0].put(chunk)
             holding.clear()
             return []
-        parts, failed = self.split(chunk)
-        pending = [(index, part) for index, part in enumerate(parts) if part]
-        holding.chunks = [part for _, part in pending]
-        holding.chunks.append(failed)
-        for index, part in pending:
-            await self.inboxes[index].put(part)
-            del holding.chunks[0]
-        return failed
+        gate = self.gate
+        if gate.closed is not None:
+            await gate.wait()
+        gate.busy += 1
+        try:
+            if self.partition_by is None:  # one processor for now
+                await self.channels[0].put(chunk)
+                holding.clear()
+                return []
+            parts, failed = self.split(chunk)
+            pending = [(index, part) for index, part in enumerate(parts) if part]
+            holding.chunks = [part for _, part in pending]
+            holding.chunks.append(failed)
+            for index, part in pending:
+                await self.inboxes[index].put(part)
+                del holding.chunks[0]
+            return failed
+        finally:
+            gate.busy -= 1
+            gate.signal.notify()
 
     def split(self, chunk: Chunk) -> tuple[list[Chunk], Chunk]:
         partition_by = self.partition_by
@@ -67,6 +89,12 @@ class ProcessorDispatch:
             except Exception as error:
                 failed.append(message.failed(error))
         return parts, failed
+
+    def use(self, channels: list[Channel[Chunk]]) -> None:
+        """Dispatch to ``channels`` from now on, one per processor (a resize with partition_by)."""
+        self.inboxes = channels
+        self.channels = list(channels)
+        self.partition_by = self.key if len(channels) > 1 else None
 
     def close(self) -> None:
         for channel in self.channels:

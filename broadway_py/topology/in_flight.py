@@ -50,6 +50,10 @@ class InFlight:
         """Messages in ``place`` are held by stage group ``group``."""
         self._places.append((group, place))
 
+    def unregister(self, place: Place) -> None:
+        """``place`` is gone (a resize took it away, empty): stop looking there."""
+        self._places = [(g, p) for g, p in self._places if p is not place]
+
     def receive(self, messages: Sequence[Message], now: float) -> None:
         """Count in new messages, stamped with when they were received."""
         for message in messages:

@@ -19,12 +19,21 @@ thread's (``processor_stage._handle_off_loop``).
 Workers are started with ``forkserver`` (``spawn`` where there is none), never
 ``fork``: the event loop and the broker clients of this process must not be
 copied into them.
+
+Under ``processors.timeout`` a call that returns late fails its message in the
+worker; a call that does not return cannot be stopped there, so the loop waits
+for a chunk at most ``timeout`` seconds per message it sent. Past that the
+whole chunk fails (each message with the timeout as its reason: which call was
+stuck is not known), the pool is renewed for the next chunks, and the old
+pool is abandoned: its other chunks finish, its stuck worker goes on until its
+call returns, and it is ended when the pipeline stops (:meth:`ProcessPool.close`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import multiprocessing
 import os
 import pickle
@@ -39,10 +48,12 @@ from broadway_py.acknowledger import NOOP_ACKNOWLEDGER
 from broadway_py.errors import ConfigurationError
 from broadway_py.message import OK, BatchMode, Message, Status, describe_exception
 from broadway_py.topology.callbacks import Callbacks, settle_sync_result
+from broadway_py.topology.timeouts import timed_out_reason
 
 OPTION = "processors.executor"
 START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
+log = logging.getLogger("broadway_py.pipeline")
 STARTUP_TIMEOUT = 60.0
 """Seconds a worker waits at startup for the others (they import the handler's modules)."""
 
@@ -74,6 +85,7 @@ class ProcessPool:
         self._handle = handle
         self.workers = workers
         self._executor: ProcessPoolExecutor | None = None
+        self._abandoned: list[ProcessPoolExecutor] = []
 
     @staticmethod
     def for_pipeline(callbacks: Callbacks, concurrency: int, executor: str) -> ProcessPool | None:
@@ -142,11 +154,18 @@ class ProcessPool:
     async def close(self) -> None:
         """Shut the workers down once the chunks they run have finished."""
         executor, self._executor = self._executor, None
+        abandoned, self._abandoned = self._abandoned, []
+        for old in abandoned:  # only calls that ran past processors.timeout are left in them
+            _end_workers(old)
         if executor is not None:
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
     async def run(
-        self, chunk: list[Message], timed: bool
+        self,
+        chunk: list[Message],
+        timed: bool,
+        timeout: float | None = None,
+        abandoned: Callable[[int], None] | None = None,
     ) -> tuple[list[Message], tuple[float, ...]]:
         """Run the handler over ``chunk`` in a worker; its results written back onto ``chunk``.
 
@@ -154,6 +173,9 @@ class ProcessPool:
         sent. Durations are per message, measured in the worker (0.0 for one
         not sent). A worker that died (BrokenProcessPool) is a crash of the
         calling stage: the pool is renewed for the next chunk and the error raised.
+        With ``timeout`` (``processors.timeout``) a chunk not back within
+        ``timeout`` seconds per message sent fails whole, and ``abandoned`` is
+        called with the number of its messages (see the module's doc).
         """
         executor = self._executor
         if executor is None:
@@ -169,7 +191,18 @@ class ProcessPool:
             payload = pickle.dumps(items, _PROTOCOL)
         loop = asyncio.get_running_loop()
         try:
-            answer = await loop.run_in_executor(executor, _run_chunk, payload, timed)
+            call = loop.run_in_executor(executor, _run_chunk, payload, timed, timeout)
+            if timeout is None:
+                answer = await call
+            else:
+                answer = await asyncio.wait_for(call, timeout * len(sent))
+        except TimeoutError:
+            self._abandon(executor, len(sent), timeout)
+            for message in sent:
+                message.failed(timed_out_reason(timeout))
+            if abandoned is not None:
+                abandoned(len(sent))
+            return chunk, (0.0,) * len(chunk) if timed else ()
         except BrokenProcessPool:
             if self._executor is executor:
                 self._executor = ProcessPoolExecutor(
@@ -194,6 +227,32 @@ class ProcessPool:
             return chunk, durations
         by_message = dict(zip(map(id, sent), durations, strict=True))
         return chunk, tuple(by_message.get(id(m), 0.0) for m in chunk)
+
+    def _abandon(self, executor: ProcessPoolExecutor, count: int, timeout: float | None) -> None:
+        """Leave ``executor`` to its stuck call: a fresh pool takes the next chunks."""
+        log.warning(
+            "a chunk of %d message(s) ran past processors.timeout (%gs a message) in a worker "
+            "process: it fails, and its worker is abandoned until the pipeline stops",
+            count,
+            timeout or 0.0,
+        )
+        if self._executor is executor:
+            self._executor = ProcessPoolExecutor(
+                self.workers,
+                multiprocessing.get_context(START_METHOD),
+                initializer=_load,
+                initargs=(self._handle, None),
+            )
+            executor.shutdown(wait=False, cancel_futures=False)
+            self._abandoned.append(executor)
+
+
+def _end_workers(executor: ProcessPoolExecutor) -> None:
+    """Kill the worker processes of an abandoned pool (their calls ran past the timeout)."""
+    processes: dict[int, Any] = getattr(executor, "_processes", None) or {}  # no public API
+    for process in list(processes.values()):
+        with contextlib.suppress(Exception):
+            process.kill()
 
 
 def _sent(message: Message) -> Sent:
@@ -275,7 +334,7 @@ def _ready() -> int:
     return os.getpid()
 
 
-def _run_chunk(payload: bytes, timed: bool) -> bytes:
+def _run_chunk(payload: bytes, timed: bool, timeout: float | None = None) -> bytes:
     """The handler over one chunk: what each message became, pickled (and durations)."""
     handle = _handle
     if handle is None:
@@ -292,15 +351,19 @@ def _run_chunk(payload: bytes, timed: bool) -> bytes:
         message.batch_key = batch_key
         message.batch_mode = batch_mode
         before = message.status
-        started = clock() if timed else 0.0
+        started = clock() if timed or timeout is not None else 0.0
         try:
             result = handle(message)
             if result is not message:
                 result = settle_sync_result(message, result)
         except Exception as error:
             result = message.failed(error)
-        if timed:
-            durations.append(clock() - started)
+        if timed or timeout is not None:
+            took = clock() - started
+            if timed:
+                durations.append(took)
+            if timeout is not None and took > timeout:
+                result = result.failed(timed_out_reason(timeout))
         status = result.status
         change: Any = None
         if status is not before:

@@ -6,17 +6,28 @@ flight (and holds it until it is handed on), runs the transformer, and puts
 the chunk into the processors' buffer, waiting there while the buffer is
 full: that wait is the pipeline's back-pressure. A producer that returns no
 messages is finished (or stopped).
+
+With ``acknowledge: on_receive`` each fetched chunk is acknowledged to its
+broker first, as successful, one ack call per ack group, and its messages
+marked :class:`~broadway_py.acknowledger.AckedOnReceive` so that no later
+stage acknowledges them again (docs/delivery.md, "Acknowledge on receipt").
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
+from broadway_py.acknowledger import NO_FAILURES, acked_on_receive, group_acks
+from broadway_py.message import Message
 from broadway_py.producer import Producer
+from broadway_py.retry import RetryPolicy
 from broadway_py.telemetry import MessagesReceived, RateLimiterWaited
 from broadway_py.topology.context import StageContext
 from broadway_py.topology.holding import Holding
 from broadway_py.topology.transform import transform_messages
+
+log = logging.getLogger("broadway_py.pipeline")
 
 
 async def run_producer(
@@ -29,6 +40,12 @@ async def run_producer(
     in_flight = context.settings.in_flight
     finish = context.terminator.finish
     clock = asyncio.get_running_loop().time
+    on_receive = context.settings.producer_options.acknowledge == "on_receive"
+    if on_receive and index == 0 and context.settings.retry != RetryPolicy():
+        log.warning(
+            "producer.acknowledge is on_receive: the retry settings are not used (a message "
+            "is acknowledged when received, so a failed one is only logged and counted)"
+        )
     while not context.draining:
         wanted = demand
         if limiter is not None:
@@ -44,6 +61,8 @@ async def run_producer(
             return
         in_flight.receive(messages, clock())
         holding.hold(messages)
+        if on_receive:
+            await acknowledge_on_receive(messages)
         if telemetry.enabled:
             telemetry.emit(MessagesReceived(index, len(messages)))
         if transformer is not None:
@@ -55,3 +74,16 @@ async def run_producer(
         holding.clear()
         if rejected:
             await finish([], rejected, "producer")
+
+
+async def acknowledge_on_receive(messages: list[Message]) -> None:
+    """Ack ``messages`` to their brokers as successful, then mark them acked.
+
+    One ack call per (acknowledger, ack_ref) group. A raising ack is a crash of
+    the stage: the messages still carry their connector's acknowledger, so the
+    supervisor settles them as it settles any held message.
+    """
+    for acknowledger, ack_ref, successful, _ in group_acks(messages, ()):
+        await acknowledger.ack(ack_ref, successful, NO_FAILURES)
+    for message in messages:
+        message.acknowledger = acked_on_receive(message.acknowledger)

@@ -12,6 +12,12 @@ dead-lettered instead of looping. Past ``max_restarts`` restarts within
 
 A group whose tasks all returned (their inbox closed, or their producer ran
 out) closes the inbox of the next group: that is how a drain flows downstream.
+
+A resize (:mod:`broadway_py.topology.resize`) adds stages to a running group
+and takes stages out of one (:meth:`Supervisor.add_stage`,
+:meth:`Supervisor.remove_stage`): a stage taken out is no longer restarted,
+and its task, left to end by itself, is no crash and finishes no group while
+others of it run.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broadway_py.errors import PipelineFailed
+from broadway_py.futures import resolve
 from broadway_py.message import describe_exception
 from broadway_py.options import SupervisorOptions
 from broadway_py.telemetry import StageGroup, StageRestarted
@@ -57,9 +64,12 @@ class Supervisor:
         self.telemetry = context.settings.telemetry
         self.restarts: deque[float] = deque()
         self.restart_count = 0
+        self._changed: asyncio.Future[None] | None = None
+        self._started = False
 
     async def run(self) -> None:
         """Run until every group finished; raises PipelineFailed on giving up."""
+        self._started = True
         for index in range(len(self.groups)):
             self._start(index)
         try:
@@ -67,7 +77,10 @@ class Supervisor:
                 tasks = {t: i for i, g in enumerate(self.groups) for t in g.running}
                 if not tasks:
                     return
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                # A stage added meanwhile (a resize) is watched from the next round.
+                changed = self._changed = asyncio.get_running_loop().create_future()
+                await asyncio.wait([*tasks, changed], return_when=asyncio.FIRST_COMPLETED)
+                done = [t for t in tasks if t.done()]
                 for task in sorted(done, key=tasks.__getitem__):
                     index = tasks[task]
                     group = self.groups[index]
@@ -88,6 +101,32 @@ class Supervisor:
         for name, factory in group.stages:
             task = asyncio.create_task(factory(), name=f"broadway:{name}")
             group.running[task] = name
+
+    def add_stage(self, kind: StageGroup, name: str, factory: StageFactory) -> None:
+        """One more stage in the running group ``kind`` (a resize); restarted with its group."""
+        group = self._group(kind)
+        group.stages.append((name, factory))
+        if not self._started:
+            return  # started with the rest
+        task = asyncio.create_task(factory(), name=f"broadway:{name}")
+        group.running[task] = name
+        resolve(self._changed)
+
+    def remove_stage(self, kind: StageGroup, name: str) -> asyncio.Task[None] | None:
+        """Take stage ``name`` out of group ``kind``: never restarted again.
+
+        Returns its task, if running, left to end by itself (a resize makes it end).
+        """
+        group = self._group(kind)
+        group.stages = [(n, f) for n, f in group.stages if n != name]
+        return next((t for t, n in group.running.items() if n == name), None)
+
+    def running_stages(self, kind: StageGroup) -> list[str]:
+        """The names of the running stages of group ``kind``."""
+        return sorted(self._group(kind).running.values())
+
+    def _group(self, kind: StageGroup) -> GroupSpec:
+        return next(g for g in self.groups if g.kind == kind)
 
     def _group_finished(self, index: int) -> None:
         self.groups[index].finished = True

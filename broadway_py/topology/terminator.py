@@ -6,7 +6,9 @@ again by the policy: every failed message reaches its acknowledger decided),
 then the messages are counted out of the in-flight registry and their
 acknowledger is called, once per (acknowledger, ack_ref) group, with the
 failed ones sorted by decision (:class:`~broadway_py.acknowledger.Failed`).
-The stage that calls :meth:`Terminator.finish` has already let go of them.
+A failed message that was acknowledged on receipt (``acknowledge:
+on_receive``) is discarded whatever was decided, and logged: its broker
+no longer holds it. The stage that calls :meth:`Terminator.finish` has already let go of them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable, Sequence
 
-from broadway_py.acknowledger import NO_FAILURES, Acknowledger, Failed, Outcomes, group_acks
+from broadway_py.acknowledger import (
+    NO_FAILURES,
+    AckedOnReceive,
+    Acknowledger,
+    Failed,
+    Outcomes,
+    group_acks,
+)
 from broadway_py.message import Message
 from broadway_py.retry import Decision, RetryPolicy
 from broadway_py.telemetry import AckFailed, MessagesAcked, Telemetry
@@ -42,6 +51,7 @@ class Terminator:
     ) -> None:
         if failed:
             failed = await self._decide(failed)
+            self._lost(failed)
         self.in_flight.settle(len(successful) + len(failed))
         outcomes = Outcomes(len(successful))
         for acknowledger, ack_ref, ok, bad in group_acks(successful, failed):
@@ -70,6 +80,21 @@ class Terminator:
             if not isinstance(message.decision, Decision):  # taken away: the policy's again
                 message.decision = decide(message)
         return decided
+
+    @staticmethod
+    def _lost(decided: list[Message]) -> None:
+        """Discard the failed messages acked on receipt (nothing to redeliver), and log them."""
+        lost = [m for m in decided if isinstance(m.acknowledger, AckedOnReceive)]
+        if not lost:
+            return
+        for message in lost:
+            message.decision = Decision.discard("acknowledged on receipt")
+        log.warning(
+            "%d message(s) failed after they were acknowledged on receipt (producer.acknowledge: "
+            "on_receive) and are lost, first: %s",
+            len(lost),
+            lost[0].status.reason,
+        )
 
     async def finish_group(self, successful: list[Message], stage: str) -> None:
         """:meth:`finish` for messages that all succeeded and share one ack group.

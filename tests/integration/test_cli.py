@@ -116,7 +116,7 @@ async def test_config_errors_exit_78_without_a_traceback(folder: Path) -> None:
         "bad.yaml:4:22: producer.generator.count: should be a valid integer, unable to parse "
         "string as an integer, not 'ten'",
         "bad.yaml:6:3: processors: unknown key 'workers' (expected one of: concurrency, "
-        "max_demand, min_demand, partition_by, executor)",
+        "max_demand, min_demand, partition_by, executor, timeout)",
         "bad.yaml:8:9: http.port: environment variable PORT is not set (give it a default "
         "with ${PORT:default})",
     ]

@@ -14,7 +14,8 @@ this order:
    ``producer: kafka:`` example): each of its keys replaces the key of the same
    name at the same indentation in that snippet (as it was made whole), which
    must exist exactly once.
-3. **Whole file.** A snippet with ``name`` and ``producer`` is validated as is.
+3. **Whole file.** A snippet with ``name`` and ``producer`` (or ``producers``) is
+   validated as is.
 4. **Fragment.** A snippet whose top-level keys are all pipeline keys
    (:class:`PipelineSpec`'s fields) is completed from :data:`BASE`: the
    snippet's keys replace the base's, the base supplies the others.
@@ -167,7 +168,7 @@ def _whole(snippet: Snippet) -> str:
     keys = _top_level_keys(snippet.text)
     if keys is None:
         raise ValueError(f"not a mapping: mark it with {NOT_A_PIPELINE} if not a pipeline")
-    if {"name", "producer"} <= keys:
+    if "name" in keys and keys & {"producer", "producers"}:
         return snippet.text
     unknown = keys - PIPELINE_KEYS
     if unknown:
@@ -213,6 +214,9 @@ def _references(data: Any) -> Iterator[tuple[str, str]]:
 
     yield "handler", at(data, "handler")
     yield "function", at(data, "producer", "transformer")
+    producers = at(data, "producers")
+    for producer in producers.values() if isinstance(producers, dict) else ():
+        yield "function", at(producer, "transformer")
     yield "function", at(data, "processors", "partition_by")
     batchers = at(data, "batchers")
     for batcher in batchers.values() if isinstance(batchers, dict) else batchers or []:

@@ -12,6 +12,10 @@
         ProcessorOptions(concurrency=4, partition_by=ordering_key(options)),
     )
 
+``partition_by=key_ordering(options)`` in place of ``ordering_key(options)``
+routes by the record key within each partition (``partition_by: key`` in a
+pipeline file): a hot partition keeps every processor busy, each key in order.
+
 See docs/kafka.md for the semantics: commits, ordering, retries and dead
 letters, rebalances, back-pressure.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 
+from broadway_py.connectors.kafka.key_ordering import key_ordering, record_key
 from broadway_py.connectors.kafka.options import (
     Options,
     ReconnectOptions,
@@ -56,7 +61,9 @@ __all__ = [
     "ReconnectOptions",
     "SaslOptions",
     "SslOptions",
+    "key_ordering",
     "ordering_key",
     "partition_key",
     "producer_factory",
+    "record_key",
 ]

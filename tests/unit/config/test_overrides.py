@@ -90,7 +90,7 @@ def test_problems_in_overridden_values_name_the_argument(workspace: Workspace) -
     assert [str(p) for p in caught.value.problems] == [
         "--set name.first=...: cannot set name.first: name is not a mapping",
         "--set processors.colour=...: processors: unknown key 'colour' (expected one of: "
-        "concurrency, max_demand, min_demand, partition_by, executor)",
+        "concurrency, max_demand, min_demand, partition_by, executor, timeout)",
         "--set processors.concurrency=...: processors.concurrency: should be a valid "
         "integer, unable to parse string as an integer, not 'many'",
         "--set rate_limit.interval=...: rate_limit: missing required key 'allowed_messages'",

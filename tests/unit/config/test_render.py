@@ -93,6 +93,7 @@ def test_echo_shows_the_resolved_config_with_secrets_redacted(
         "concurrency": 1,
         "decode": "text",
         "transformer": None,
+        "acknowledge": "after_processing",
     }
     assert echoed["processors"]["concurrency"] == 7
     assert echoed["http"] == {

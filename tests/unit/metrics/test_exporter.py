@@ -36,6 +36,7 @@ NAMES = {
     "broadway_batch_processing_seconds",
     "broadway_batch_size_messages",
     "broadway_rate_limiter_wait_seconds",
+    "broadway_handler_calls_abandoned",
     "broadway_stage_restarts",
     "broadway_producer_connected",
     "broadway_backlog_messages",

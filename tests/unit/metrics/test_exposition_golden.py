@@ -40,6 +40,7 @@ EVENTS: tuple[telemetry.Event, ...] = (
     telemetry.AckFailed(stage="processor_0", error="boom"),
     telemetry.AcksDropped(count=2, reason="channel closed", retried=1, discarded=1),
     telemetry.RateLimiterWaited(seconds=0.75),
+    telemetry.HandlerAbandoned(processor=0, executor="thread", count=2),
     telemetry.StageRestarted(group="processor", stage="processor_0", reason="crash", redelivered=0),
     telemetry.ProducerConnected(connected=True),
     telemetry.BacklogReported(source="q", messages=12),

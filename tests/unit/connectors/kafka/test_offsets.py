@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broadway_py.acknowledger import NOOP_ACKNOWLEDGER
+from broadway_py.connectors.kafka.key_ordering import record_key
 from broadway_py.connectors.kafka.message import delivery_of
 from broadway_py.connectors.kafka.offsets import OffsetTracker, PartitionOffsets
 from broadway_py.connectors.kafka.records import to_messages
@@ -253,3 +254,45 @@ def test_the_marker_marks_offsets_of_the_current_epoch_only() -> None:
     assert partition.marker(1) is not None
     partition.alive = False
     assert partition.marker(1) is None
+
+
+@given(deliveries(), st.data())
+@settings(max_examples=200)
+def test_records_finished_out_of_order_across_processors_never_commit_past_an_undone_one(
+    delivered: tuple[list[int], list[list[int]]], data: st.DataObject
+) -> None:
+    """``partition_by: key``: the keys of one partition finish in any interleaving.
+
+    Each processor acks its own records in order, in chunks, interleaved at
+    random with the others, with a commit after every ack: the committed
+    offset only grows, never passes a record not done, and reaches one past
+    the last once all are done.
+    """
+    offsets, runs = delivered
+    processors = data.draw(st.integers(1, 4))
+    keys = data.draw(st.lists(st.one_of(st.none(), st.binary(max_size=3)), min_size=1, max_size=6))
+    tracker = OffsetTracker()
+    (partition,) = tracker.assign([("orders", 0)])
+    queues: list[list[Message]] = [[] for _ in range(processors)]
+    for run in runs:
+        records = [
+            ConsumerRecord("orders", 0, o, 0, 0, keys[o % len(keys)], b"v", None, 0, 1, ())
+            for o in run
+        ]
+        for message in to_messages(records, partition, NOOP_ACKNOWLEDGER):
+            queues[hash(record_key(message)) % processors].append(message)
+    done: set[int] = set()
+    committed = -1
+    while any(queues):
+        queue = data.draw(st.sampled_from([q for q in queues if q]))
+        chunk = data.draw(st.integers(1, len(queue)))
+        finished, queue[:] = queue[:chunk], queue[chunk:]
+        ack(finished)
+        done.update(m.ack_data for m in finished)
+        for offsets_of, point in tracker.to_commit().items():
+            assert offsets_of == ("orders", 0)
+            assert point > committed
+            assert all(o in done for o in offsets if o < point), (point, sorted(done))
+            partition.mark_committed(point)
+            committed = point
+    assert committed == offsets[-1] + 1
