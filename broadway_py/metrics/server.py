@@ -30,7 +30,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from broadway_py.pipeline import Pipeline
 
 log = logging.getLogger("broadway_py.metrics")
+T = TypeVar("T")
 
 ENDPOINTS = {
     "/metrics": "Prometheus metrics",
@@ -319,7 +320,10 @@ class _Routes:
             return response
         return None
 
-    async def rate_limit(self, request: web.Request) -> web.Response:
+    async def _admin_body(
+        self, request: web.Request, parse: Callable[[Any], T], errors: type[Exception]
+    ) -> T | web.Response:
+        """An admin request's parsed body, or the refusal (auth, size, JSON, ``errors``: 400)."""
         refused = self._refused(request)
         if refused is not None:
             return refused
@@ -328,9 +332,14 @@ class _Routes:
         if isinstance(raw, web.Response):
             return raw
         try:
-            change = parse_rate_limit_change(parse_json(raw, limits.max_json_depth))
-        except (BodyError, RateLimitBodyError) as error:
+            return parse(parse_json(raw, limits.max_json_depth))
+        except (BodyError, errors) as error:
             return error_response(400, str(error))
+
+    async def rate_limit(self, request: web.Request) -> web.Response:
+        change = await self._admin_body(request, parse_rate_limit_change, RateLimitBodyError)
+        if isinstance(change, web.Response):
+            return change
         pipeline = self.exporter.pipeline
         if pipeline.rate_limiter is None:
             return error_response(409, "this pipeline was built without a rate limit")
@@ -350,17 +359,9 @@ class _Routes:
         return web.json_response({"rate_limit": settings})
 
     async def resize(self, request: web.Request) -> web.Response:
-        refused = self._refused(request)
-        if refused is not None:
-            return refused
-        limits = self.limits
-        raw = await read_body(request, limits)
-        if isinstance(raw, web.Response):
-            return raw
-        try:
-            change = parse_resize(parse_json(raw, limits.max_json_depth))
-        except (BodyError, ResizeBodyError) as error:
-            return error_response(400, str(error))
+        change = await self._admin_body(request, parse_resize, ResizeBodyError)
+        if isinstance(change, web.Response):
+            return change
         pipeline = self.exporter.pipeline
         try:
             sizes = await pipeline.resize(change.processors, change.batchers)

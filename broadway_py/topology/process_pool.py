@@ -85,7 +85,8 @@ class ProcessPool:
         self._handle = handle
         self.workers = workers
         self._executor: ProcessPoolExecutor | None = None
-        self._abandoned: list[ProcessPoolExecutor] = []
+        #: The worker processes of abandoned pools, killed when the pipeline stops.
+        self._abandoned: list[Any] = []
 
     @staticmethod
     def for_pipeline(callbacks: Callbacks, concurrency: int, executor: str) -> ProcessPool | None:
@@ -155,8 +156,9 @@ class ProcessPool:
         """Shut the workers down once the chunks they run have finished."""
         executor, self._executor = self._executor, None
         abandoned, self._abandoned = self._abandoned, []
-        for old in abandoned:  # only calls that ran past processors.timeout are left in them
-            _end_workers(old)
+        for process in abandoned:  # only calls that ran past processors.timeout are left in them
+            with contextlib.suppress(Exception):
+                process.kill()
         if executor is not None:
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
@@ -243,16 +245,9 @@ class ProcessPool:
                 initializer=_load,
                 initargs=(self._handle, None),
             )
+            # Taken before the shutdown, which forgets them (no public API lists them).
+            self._abandoned.extend((getattr(executor, "_processes", None) or {}).values())
             executor.shutdown(wait=False, cancel_futures=False)
-            self._abandoned.append(executor)
-
-
-def _end_workers(executor: ProcessPoolExecutor) -> None:
-    """Kill the worker processes of an abandoned pool (their calls ran past the timeout)."""
-    processes: dict[int, Any] = getattr(executor, "_processes", None) or {}  # no public API
-    for process in list(processes.values()):
-        with contextlib.suppress(Exception):
-            process.kill()
 
 
 def _sent(message: Message) -> Sent:

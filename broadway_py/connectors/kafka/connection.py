@@ -75,12 +75,7 @@ async def connect(options: Options, listener: Any) -> Connection:
 
 async def _describe_topics(options: Options, where: str) -> dict[str, int]:
     """Partition counts of every topic; checks sources exist and makes the side topics."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=list(options.bootstrap_servers),
-        client_id=options.client_id,
-        request_timeout_ms=options.request_timeout_ms,
-        **options.security_kwargs(),
-    )
+    admin = AIOKafkaAdminClient(**options.admin_kwargs())
     try:
         try:
             await admin.start()

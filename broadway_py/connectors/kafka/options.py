@@ -331,6 +331,15 @@ class Options(_Model):
         """The bootstrap servers as one string, for messages."""
         return ",".join(self.bootstrap_servers)
 
+    def admin_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of an AIOKafkaAdminClient for this cluster (servers, id, security)."""
+        return {
+            "bootstrap_servers": list(self.bootstrap_servers),
+            "client_id": self.client_id,
+            "request_timeout_ms": self.request_timeout_ms,
+            **self.security_kwargs(),
+        }
+
     def security_kwargs(self) -> dict[str, Any]:
         """The security settings as aiokafka keyword arguments."""
         protocol = self.protocol

@@ -45,12 +45,7 @@ def wanted_topics(options: Options, needs: Needs) -> tuple[list[str], list[str]]
 async def provision(options: Options, needs: Needs) -> list[Finding]:
     """Create the missing topics; report the others (see the module's docstring)."""
     where = f"Kafka at {options.servers}"
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=list(options.bootstrap_servers),
-        client_id=options.client_id,
-        request_timeout_ms=options.request_timeout_ms,
-        **options.security_kwargs(),
-    )
+    admin = AIOKafkaAdminClient(**options.admin_kwargs())
     try:
         try:
             await admin.start()

@@ -9,8 +9,11 @@ worker process imports this module to load them.
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,7 @@ from broadway_py import Message, Pipeline, ProcessorOptions, ProducerOptions, Re
 from broadway_py.connectors.memory import MemoryBroker, MemoryProducer, MemoryQueue
 from broadway_py.errors import ConfigurationError
 from broadway_py.telemetry import Event, HandlerAbandoned, Telemetry
+from tests.support import wait_until
 
 ONCE = RetryPolicy(max_attempts=1)
 TIMEOUT = 0.5
@@ -44,8 +48,13 @@ def thread_stuck(message: Message) -> Message:
     return message
 
 
+STUCK_PID = Path(tempfile.gettempdir()) / "broadway-test-timeout-stuck.pid"
+"""Where the stuck worker process writes its pid, for the test to see it killed."""
+
+
 def process_stuck(message: Message) -> Message:
     if message.data == STUCK:
+        STUCK_PID.write_text(str(os.getpid()))
         time.sleep(3600)  # sleep-ok: a call that never returns in time; its worker is killed
     return message
 
@@ -124,6 +133,18 @@ async def test_a_process_chunk_past_the_timeout_fails_whole_and_its_worker_is_ab
     assert len(reasons) <= 5
     assert queue.stats.successful == 20 - len(reasons)
     assert sum(e.count for e in events if isinstance(e, HandlerAbandoned)) == len(reasons)
+    # Once the pipeline stopped, the abandoned worker is gone (else it would outlive the
+    # pipeline, and hold up the interpreter's exit on its pool).
+    stuck = Path("/proc") / STUCK_PID.read_text()
+    await wait_until(lambda: not stuck.exists() or "Z" in status_of(stuck), 10, "the worker killed")
+
+
+def status_of(proc: Path) -> str:
+    """The state letter of a process in /proc (Z: a zombie, dead already)."""
+    try:
+        return (proc / "stat").read_text().split(") ", 1)[1][:1]
+    except (OSError, IndexError):
+        return "Z"
 
 
 async def test_a_process_call_that_returns_late_fails_alone() -> None:
