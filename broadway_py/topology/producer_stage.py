@@ -83,7 +83,10 @@ async def acknowledge_on_receive(messages: list[Message]) -> None:
     the stage: the messages still carry their connector's acknowledger, so the
     supervisor settles them as it settles any held message.
     """
-    for acknowledger, ack_ref, successful, _ in group_acks(messages, ()):
+    groups = group_acks(messages, ())
+    for acknowledger, ack_ref, successful, _ in groups:
         await acknowledger.ack(ack_ref, successful, NO_FAILURES)
-    for message in messages:
-        message.acknowledger = acked_on_receive(message.acknowledger)
+    for acknowledger, _, successful, _ in groups:  # one marker per group, not per message
+        marker = acked_on_receive(acknowledger)
+        for message in successful:
+            message.acknowledger = marker
