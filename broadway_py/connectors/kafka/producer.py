@@ -46,6 +46,7 @@ from broadway_py.connectors.kafka.rebalance import RebalanceListener
 from broadway_py.connectors.toolkit import Link, Stop, keep_trying, resolve
 from broadway_py.errors import AuthenticationFailed, BrokerUnavailable, ConnectorError
 from broadway_py.message import Message
+from broadway_py.ordering import same_for_ack_ref
 from broadway_py.telemetry import (
     AcksDropped,
     BacklogReported,
@@ -373,6 +374,7 @@ class KafkaProducer:
         return f"KafkaProducer(group={self.options.group_id!r}, topics={self.options.topics})"
 
 
+@same_for_ack_ref
 def partition_key(message: Message) -> Hashable:
     """The ordering key of a Kafka message: its topic and partition, as one integer.
 
