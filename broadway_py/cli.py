@@ -45,6 +45,11 @@ from broadway_py.service.event_loop import run as run_on_loop
 from broadway_py.service.gc_policy import ENV as GC_ENV
 from broadway_py.service.gc_policy import POLICIES, default_policy
 from broadway_py.service.logs import configure_logging
+from broadway_py.service.producer_choice import (
+    add_producer_argument,
+    choose_producer,
+    every_producer,
+)
 from broadway_py.service.worker_role import (
     INDEX_FLAG,
     WORKER_HOST,
@@ -238,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Kafka: the record key; SQS: the message group of a FIFO queue; RabbitMQ: the "
         "routing key, on the exchange of the queue's first binding",
     )
+    add_producer_argument(send, "send to")
     send.add_argument(
         "--header",
         dest="headers",
@@ -342,7 +348,8 @@ def _dlq(arguments: argparse.Namespace, overrides: list[Override]) -> int:
     configure_logging(settings.level, settings.format, settings.payloads, settings.loggers)
     request = dlq.Request.from_arguments(arguments)
     try:
-        store = dlq.open_store(loaded.producer_type, loaded.options)
+        chosen = choose_producer(loaded, arguments.producer)
+        store = dlq.open_store(chosen.connector.name, chosen.options)
         if arguments.action == "purge" and not arguments.yes:
             answer = input(f"purge every dead letter in {store.destination}? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
@@ -442,7 +449,7 @@ def _run(
     handler = configure_logging(
         settings.level, settings.format, settings.payloads, settings.loggers
     )
-    if loaded.spec.producer.provision and worker is None and not _provision_at_start(loaded):
+    if worker is None and not _provision_at_start(loaded):
         return EX_FAILED
     role = None if worker is None else WorkerRole.from_environment(worker)
     if role is not None:
@@ -529,12 +536,15 @@ def _provision(file: str, overrides: list[Override]) -> int:
 
 
 def _provision_at_start(loaded: LoadedConfig) -> bool:
-    """``producer.provision: true``: provision before the pipeline starts; False on failure."""
+    """``provision: true``: provision those producers before the start; False on failure."""
     from broadway_py.service.provision import provision
 
+    asked = [producer for producer in every_producer(loaded) if producer.provision]
+    if not asked:
+        return True
     log = logging.getLogger("broadway_py.provision")
     try:
-        done = asyncio.run(provision(loaded, log.info))
+        done = asyncio.run(provision(loaded, log.info, asked))
     except BroadwayError as error:
         print(f"broadway-py: cannot provision: {_masked(loaded, error)}", file=sys.stderr)
         return False
@@ -558,7 +568,11 @@ def _send(arguments: argparse.Namespace, overrides: list[Override]) -> int:
     try:
         sent = asyncio.run(
             send_lines(
-                loaded, sys.stdin.buffer, raw=arguments.raw, key=arguments.key, headers=headers
+                choose_producer(loaded, arguments.producer),
+                sys.stdin.buffer,
+                raw=arguments.raw,
+                key=arguments.key,
+                headers=headers,
             )
         )
     except BadInput as error:

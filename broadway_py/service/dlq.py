@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from broadway_py.connectors import registry
 from broadway_py.connectors.toolkit.dead_letters import DeadLetter, DeadLetterStore
+from broadway_py.service.producer_choice import add_producer_argument
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100_000
@@ -64,6 +65,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     dlq.add_argument("file", metavar="FILE", help="the pipeline file (YAML)")
     actions = dlq.add_subparsers(dest="action", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
+    add_producer_argument(common, "work on")
     common.add_argument(
         "--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE",
         help="override a config value, as for run (repeatable)",

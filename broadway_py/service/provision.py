@@ -4,20 +4,22 @@ The connector does the broker's part (``<connector>/provision.py``, found
 through the registry); this module tells it what the pipeline file needs
 beyond the connector's options (are failures retried, and after which delays;
 are they dead-lettered) and prints one line per thing: created, already there,
-or a mismatch, which is never changed. The same runs at start when the
-producer section says ``provision: true``.
+or a mismatch, which is never changed. A file with several producers has each
+of them provisioned. The same runs at start for each producer whose section
+says ``provision: true``.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from broadway_py.config import LoadedConfig
 from broadway_py.connectors import registry
 from broadway_py.connectors.toolkit.provisioning import Finding, Needs
 from broadway_py.retry import exponential_backoff
+from broadway_py.service.producer_choice import ChosenProducer, every_producer
 
 
 class _Highest(random.Random):
@@ -57,14 +59,30 @@ class Provisioned:
         return [f for f in self.findings if f.outcome == "mismatch"]
 
 
-async def provision(loaded: LoadedConfig, emit: Callable[[str], None]) -> Provisioned:
-    """Provision the pipeline's broker, emitting one line per finding."""
-    connector = loaded.connector.name
-    provisioner = registry.provisioner(connector)
-    if provisioner is None:
-        emit(f"{connector} producer: nothing to provision")
-        return Provisioned([], applicable=False)
-    findings = await provisioner(loaded.options, needs_of(loaded))
-    for finding in findings:
-        emit(str(finding))
-    return Provisioned(findings, applicable=True)
+async def provision(
+    loaded: LoadedConfig,
+    emit: Callable[[str], None],
+    producers: Sequence[ChosenProducer] | None = None,
+) -> Provisioned:
+    """Provision the brokers of ``producers`` (default: every producer), a line per finding.
+
+    With several producers, each one's findings follow a line naming it.
+    """
+    chosen = every_producer(loaded) if producers is None else list(producers)
+    needs = needs_of(loaded)
+    findings: list[Finding] = []
+    applicable = False
+    for producer in chosen:
+        connector = producer.connector.name
+        if len(chosen) > 1:
+            emit(f"{producer.label} ({connector}):")
+        provisioner = registry.provisioner(connector)
+        if provisioner is None:
+            emit(f"{connector} producer: nothing to provision")
+            continue
+        applicable = True
+        found = await provisioner(producer.options, needs)
+        for finding in found:
+            emit(str(finding))
+        findings.extend(found)
+    return Provisioned(findings, applicable=applicable)

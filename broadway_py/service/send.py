@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from broadway_py.config import LoadedConfig
 from broadway_py.connectors import registry
 from broadway_py.connectors.toolkit.sending import Outbound
 from broadway_py.errors import BroadwayError
 from broadway_py.message import describe_exception
+from broadway_py.service.producer_choice import ChosenProducer
 
 BATCH = 500
 """Lines read, sent and confirmed together."""
@@ -63,22 +63,22 @@ def parse_headers(texts: Iterable[str]) -> dict[str, str]:
 
 
 async def send_lines(
-    loaded: LoadedConfig,
+    producer: ChosenProducer,
     stream: BinaryIO,
     *,
     raw: bool = False,
     key: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Sent:
-    """Publish every line of ``stream`` to the pipeline's source; the counts."""
-    connector = loaded.connector.name
+    """Publish every line of ``stream`` to ``producer``'s source; the counts."""
+    connector = producer.connector.name
     open_sender = registry.sender(connector)
     if open_sender is None:
         raise BadInput(f"the {connector} producer has no broker to send to")
     fixed = dict(headers or {})
     done = Sent()
     number = 0
-    async with open_sender(loaded.options) as sender:
+    async with open_sender(producer.options) as sender:
         while True:
             lines = await asyncio.to_thread(_read_batch, stream)
             if not lines:

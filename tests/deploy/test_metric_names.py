@@ -1,35 +1,28 @@
 """The dashboard and the alert rules use only what the exporter really exposes.
 
 The exporter is real (broadway_py.metrics.serve on a memory-broker pipeline)
-and so is the Prometheus server that evaluates every rule and every dashboard
-query against it.
+and so is the Prometheus server (``prometheus_live.Prometheus``) that evaluates
+every rule against it: a healthy pipeline fires none. Every dashboard query is
+run in test_prometheus_live.py, on a Kafka pipeline that has data for each.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from tests.deploy.exporter import Exposition, LiveExporter
+from tests.deploy.prometheus_live import Prometheus, poll_until
 from tests.deploy.promql import (
     dashboard_expressions,
-    executable,
     grouping_labels,
     matchers,
     metric_names,
     rule_expressions,
 )
 from tests.deploy.tools import DEPLOY, tool
-from tests.ports import free_port
 
 DASHBOARD = DEPLOY / "grafana" / "broadway-py.json"
 RULES = DEPLOY / "prometheus" / "rules.yml"
@@ -99,94 +92,35 @@ def test_the_dashboard_shows_every_metric_family(exposition: Exposition) -> None
 # ---- a real Prometheus ----------------------------------------------------------------
 
 
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
-
-
-class PrometheusServer:
-    def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
-        self.process = process
-        self.url = f"http://127.0.0.1:{port}"
-
-    def query(self, expr: str) -> Any:
-        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        try:
-            return _get(url)
-        except urllib.error.HTTPError as error:
-            return json.loads(error.read())
-
-    def wait(self, what: str, condition: Any, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise AssertionError(f"prometheus exited with {self.process.returncode}")
-            try:
-                if condition():
-                    return
-            except OSError:
-                pass  # not listening yet
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-            time.sleep(0.2)  # sleep-ok: poll interval of a deadline-bounded wait
-
-
 @pytest.fixture(scope="module")
 def prometheus(
     live_exporter: LiveExporter, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
-    binary = tool("prometheus")
-    work = tmp_path_factory.mktemp("prometheus")
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES)],
-        "scrape_configs": [
-            {
-                "job_name": "broadway-py",
-                "static_configs": [{"targets": [f"127.0.0.1:{live_exporter.port}"]}],
-            }
-        ],
-    }
-    (work / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    log = (work / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={work / 'prometheus.yml'}",
-            f"--storage.tsdb.path={work / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+) -> Iterator[Prometheus]:
+    server = Prometheus.start(
+        tool("prometheus"),
+        tmp_path_factory.mktemp("prometheus"),
+        f"127.0.0.1:{live_exporter.port}",
     )
-    server = PrometheusServer(process, port)
     try:
-        server.wait("three scrapes of the exporter", lambda: _scrapes(server) >= 3)
+        server.wait_ready(30)
+        poll_until(lambda: _scrapes(server) >= 3, 30, "three scrapes of the exporter")
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
+        server.stop()
 
 
-def _scrapes(server: PrometheusServer) -> int:
-    result = server.query("count_over_time(broadway_build_info[1m])")
-    values = result.get("data", {}).get("result", [])
+def _scrapes(server: Prometheus) -> int:
+    values = server.api("query", query="count_over_time(broadway_build_info[1m])")["result"]
     return int(float(values[0]["value"][1])) if values else 0
 
 
-def test_every_rule_evaluates_cleanly_on_real_data(prometheus: PrometheusServer) -> None:
+def test_every_rule_evaluates_cleanly_on_real_data(prometheus: Prometheus) -> None:
     def evaluated() -> bool:
-        groups = _get(f"{prometheus.url}/api/v1/rules")["data"]["groups"]
+        groups = prometheus.api("rules")["groups"]
         return all(r["lastEvaluation"] > "0001-01-02" for g in groups for r in g["rules"])
 
-    prometheus.wait("every rule evaluated", evaluated)
-    groups = _get(f"{prometheus.url}/api/v1/rules")["data"]["groups"]
+    poll_until(evaluated, 30, "every rule evaluated")
+    groups = prometheus.api("rules")["groups"]
     rules = {rule["name"]: rule for group in groups for rule in group["rules"]}
     assert set(rules) == set(rule_expressions(RULES))
     unhealthy = {
@@ -196,14 +130,3 @@ def test_every_rule_evaluates_cleanly_on_real_data(prometheus: PrometheusServer)
     # A healthy pipeline that just processed its messages fires nothing.
     firing = [name for name, rule in rules.items() if rule["state"] == "firing"]
     assert not firing
-
-
-def test_every_dashboard_query_returns_data(prometheus: PrometheusServer) -> None:
-    problems = []
-    for where, expr in dashboard_expressions(DASHBOARD).items():
-        result = prometheus.query(executable(expr))
-        if result["status"] != "success":
-            problems.append(f"{where}: {result.get('error')}")
-        elif not result["data"]["result"]:
-            problems.append(f"{where}: no series for {executable(expr)}")
-    assert not problems, "\n".join(problems)
