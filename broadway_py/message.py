@@ -8,7 +8,8 @@ none; see docs/delivery.md, "Idempotent sinks"), how to acknowledge it
 the user's code decided (``status``, ``batcher``, ``batch_key``,
 ``batch_mode``) and, once it failed, the retry policy's ``decision`` (None
 until then; core sets it on every failed message before its acknowledger, which
-reads it sorted by kind from :class:`~broadway_py.acknowledger.Failed`).
+reads it sorted by kind from :class:`~broadway_py.acknowledger.Failed`), and,
+when the pipeline traces, its span (``trace``, see :mod:`broadway_py.tracer`).
 
 The ``put_*`` and ``failed`` methods change the message in place and return it,
 so a handler can write ``return message.put_batcher("s3").put_batch_key(k)``.
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from broadway_py.acknowledger import Acknowledger
     from broadway_py.retry import Decision
+    from broadway_py.tracer import MessageTrace
 
 BatchMode = Literal["bulk", "flush"]
 BatchTrigger = Literal["size", "bytes", "timeout", "flush", "drain"]
@@ -71,7 +73,9 @@ class Message:
         "id",
         "metadata",
         "received_at",
+        "received_by",
         "status",
+        "trace",
     )
 
     def __init__(
@@ -96,8 +100,24 @@ class Message:
         self.batch_key: Hashable = None
         self.batch_mode: BatchMode = "bulk"
         self.decision: Decision | None = None
-        # Owned by the pipeline: when a producer stage received the message.
+        # Owned by the pipeline: when a producer stage received the message, and
+        # which one (its instance index, as in ``producer_{index}``).
         self.received_at: float = 0.0
+        self.received_by: int = 0
+        # Owned by the pipeline's tracer, if it has one (broadway_py/tracer.py).
+        self.trace: MessageTrace | None = None
+
+    def replaces(self, message: Message) -> None:
+        """Take over what the pipeline keeps of ``message``, which this message replaces.
+
+        When a handler, a transformer or ``prepare_messages`` returns a new
+        message in place of the one it was given, the pipeline still counts
+        the new one from the same receipt (time and producer) and in the same
+        trace span.
+        """
+        self.received_at = message.received_at
+        self.received_by = message.received_by
+        self.trace = message.trace
 
     def failed(self, reason: str | BaseException) -> Message:
         """Mark the message failed; the retry policy decides what happens next."""

@@ -59,6 +59,7 @@ from broadway_py.topology.rate_limiter import RateLimiter
 from broadway_py.topology.resize import checked_sizes
 from broadway_py.topology.supervisor import Supervisor
 from broadway_py.topology.transform import transform_messages
+from broadway_py.tracer import MessageTracer
 
 log = logging.getLogger("broadway_py.pipeline")
 
@@ -87,6 +88,7 @@ class Pipeline:
         telemetry: Telemetry | None = None,
         *,
         producers: Mapping[str, ProducerOptions] | None = None,
+        tracer: MessageTracer | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigurationError("name", "must be a non-empty string")
@@ -120,6 +122,8 @@ class Pipeline:
         self.shutdown = shutdown or ShutdownOptions()
         self.supervisor_options = supervisor or SupervisorOptions()
         self.telemetry = telemetry or Telemetry(name)
+        self.tracer = tracer
+        """Traces each message and batch (:mod:`broadway_py.tracer`); None: no tracing."""
         self.callbacks = Callbacks.of(self.handler)
         self.process_pool = ProcessPool.for_pipeline(
             self.callbacks, self.processor_options.concurrency, self.processor_options.executor

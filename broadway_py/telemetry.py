@@ -13,10 +13,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from broadway_py.retry import DecisionKind
+
 log = logging.getLogger("broadway_py.telemetry")
 
 PipelineState = Literal["starting", "running", "draining", "stopped", "failed"]
 StageGroup = Literal["producer", "processor", "batcher"]
+
+MAX_FAILURE_SAMPLES = 5
+"""Failed messages a :class:`MessagesFailed` describes, at most (the first of the call)."""
+MAX_FAILURE_REASON = 300
+"""Characters of a failure's reason a :class:`FailureSample` keeps, at most."""
+
+
+def cut_reason(reason: str) -> str:
+    """``reason`` in at most ``MAX_FAILURE_REASON`` characters, cut between words.
+
+    The word the cut would split is dropped whole, and an ellipsis marks the
+    cut: half a secret (a URL's password, a token) is never kept for a masker
+    that recognises only whole ones (the HTTP port masks every reason it shows).
+    """
+    if len(reason) <= MAX_FAILURE_REASON:
+        return reason
+    head = reason[: MAX_FAILURE_REASON - 1]
+    gap = max(head.rfind(" "), head.rfind("\n"), head.rfind("\t"))
+    return head[:gap].rstrip() + "\u2026" if gap > 0 else "\u2026"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +83,34 @@ class MessagesAcked:
     retried: int
     dead_lettered: int
     discarded: int
+
+
+@dataclass(frozen=True, slots=True)
+class FailureSample:
+    """One failed message, as :class:`MessagesFailed` describes it.
+
+    ``reason`` is the message's ``status.reason``, cut by :func:`cut_reason`;
+    ``decision`` and ``delay`` are what was decided for it.
+    """
+
+    message_id: str | None
+    reason: str
+    decision: DecisionKind
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class MessagesFailed:
+    """A stage hands ``count`` failed messages, decided, to their acknowledgers.
+
+    Emitted just before the ``MessagesAcked`` that counts them, only when a
+    call has failed messages; ``samples`` describes the first of them (at most
+    ``MAX_FAILURE_SAMPLES``).
+    """
+
+    stage: str
+    count: int
+    samples: tuple[FailureSample, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +226,7 @@ Event = (
     | MessagesHandled
     | BatchHandled
     | MessagesAcked
+    | MessagesFailed
     | AckFailed
     | RateLimiterWaited
     | HandlerAbandoned

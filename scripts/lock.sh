@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the container image's lock files from pyproject.toml, with hashes:
 #
-#   requirements.lock        the runtime dependencies + every connector extra and uvloop
+#   requirements.lock        the runtime dependencies + every connector extra, uvloop and otel
 #                            (kafka, rabbitmq, sqs): what the image installs
 #   requirements-build.lock  the build backend (hatchling) that turns the
 #                            source into a wheel in the image's build stage
@@ -36,7 +36,7 @@ common=(--quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-
   --no-emit-find-links --newline=lf "$@")
 export CUSTOM_COMPILE_COMMAND="scripts/lock.sh"
 "${LOCK_VENV}/bin/pip-compile" "${common[@]}" \
-  --extra kafka --extra rabbitmq --extra sqs --extra fast \
+  --extra kafka --extra rabbitmq --extra sqs --extra fast --extra otel \
   --output-file requirements.lock pyproject.toml
 "${LOCK_VENV}/bin/pip-compile" "${common[@]}" \
   --only-build-deps --build-deps-for wheel \

@@ -33,6 +33,7 @@ from broadway_py.message import Message
 from broadway_py.pipeline import Pipeline
 from broadway_py.retry import RetryPolicy
 from broadway_py.telemetry import Telemetry
+from broadway_py.tracer import MessageTracer
 
 T = TypeVar("T")
 
@@ -185,6 +186,7 @@ def _build(loaded: LoadedConfig, telemetry: Telemetry | None) -> Pipeline:
     policy = made(lambda: from_section(RetryPolicy, spec.retry, never_retry=refs.never_retry))
     shutdown = made(lambda: from_section(core.ShutdownOptions, spec.shutdown))
     supervisor = made(lambda: from_section(core.SupervisorOptions, spec.supervisor))
+    tracer = made(lambda: _tracer(spec.name)) if spec.tracing.enabled else None
     if found:
         raise ConfigFileError(found)
     assert producer is not None
@@ -202,4 +204,17 @@ def _build(loaded: LoadedConfig, telemetry: Telemetry | None) -> Pipeline:
         shutdown=shutdown,
         supervisor=supervisor,
         telemetry=telemetry,
+        tracer=tracer,
     )
+
+
+def _tracer(name: str) -> MessageTracer:
+    """The OpenTelemetry tracer of ``tracing: {enabled: true}`` (the otel extra)."""
+    try:
+        from broadway_py.otel import OpenTelemetryTracer
+    except ImportError as error:
+        raise ConfigurationError(
+            "tracing.enabled",
+            f"tracing needs the otel extra: pip install 'broadway-py[otel]' ({error})",
+        ) from None
+    return OpenTelemetryTracer(name)

@@ -252,6 +252,15 @@ class LoggingSpec(Spec):
     )
 
 
+class TracingSpec(Spec):
+    """OpenTelemetry tracing of each message and batch (the otel extra; docs/tracing.md)."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Trace each message and batch with OpenTelemetry (needs the otel extra).",
+    )
+
+
 class PipelineSpec(Spec):
     """A pipeline file."""
 
@@ -278,6 +287,7 @@ class PipelineSpec(Spec):
     supervisor: Annotated[SupervisorSpec, Section] = SupervisorSpec()
     http: Annotated[HttpSpec, Section] = HttpSpec()
     logging: Annotated[LoggingSpec, Section] = LoggingSpec()
+    tracing: Annotated[TracingSpec, Section] = TracingSpec()
     workers: int = Field(
         default=1,
         ge=1,

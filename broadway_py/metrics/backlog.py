@@ -16,12 +16,20 @@ and what a report covers depends on how they share it:
   until its new owner reports it.
 
 A source is partitioned once any producer reported a partition lag for it.
+The latest lag of each partition is exposed too (:meth:`Backlog.partition_lags`),
+at most ``MAX_PARTITION_SERIES`` partitions per source.
 Pure bookkeeping: called once per report, never per message.
 """
 
 from __future__ import annotations
 
 from broadway_py.telemetry import BacklogReported, PartitionLagReported
+
+MAX_PARTITION_SERIES = 1000
+"""Partitions per source whose lag is exposed (the lowest numbers), to bound the labels.
+
+The source's backlog (``by_source``) still sums every partition.
+"""
 
 
 class Backlog:
@@ -39,6 +47,20 @@ class Backlog:
     @property
     def total(self) -> int:
         return sum(self.by_source.values())
+
+    def partition_lags(self) -> dict[str, dict[int, int]]:
+        """The latest lag of each partition, per partitioned source, by partition number.
+
+        A partition taken from a producer in a rebalance is not there until its
+        new owner reports it; at most ``MAX_PARTITION_SERIES`` per source.
+        """
+        return {
+            source: {
+                partition: partitions[partition][1]
+                for partition in sorted(partitions)[:MAX_PARTITION_SERIES]
+            }
+            for source, partitions in sorted(self._partitions.items())
+        }
 
     def partition_lag(self, event: PartitionLagReported) -> None:
         partitions = self._partitions.get(event.source)

@@ -4,14 +4,20 @@ Counters and histograms come from :class:`PipelineStats`; the state, the
 in-flight count and the age of the oldest in-flight message are read from the
 pipeline itself when Prometheus scrapes, so they are never stale. Each
 family's name, kind, labels and help text stand once, in :data:`FAMILIES`;
-``collect`` makes them afresh per scrape (17 objects) and fills in the values.
+``collect`` makes them afresh per scrape (one object each) and fills in the values.
 A pipeline with several named producers (``Pipeline(producers=...)``, a
 file's ``producers:``) also gets :data:`PRODUCER_FAMILIES`, labelled with
 each producer's name: a bounded label (at most ``MAX_PRODUCERS`` names).
+The age of each producer's oldest in-flight message is exported for every
+pipeline (``default`` names the one producer of a pipeline that has one): an
+alert on it must not depend on how many producers there are. A partitioned
+source's lag is exported per partition, at most ``MAX_PARTITION_SERIES``
+partitions per source (backlog.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import platform
 import time
 from collections.abc import Iterable
@@ -26,6 +32,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 import broadway_py
+from broadway_py.metrics.backlog import MAX_PARTITION_SERIES
 from broadway_py.metrics.histogram import Buckets
 from broadway_py.metrics.stats import ACK_OUTCOMES, STAGE_GROUPS, PipelineStats
 
@@ -35,15 +42,33 @@ if TYPE_CHECKING:
 STATES = ("starting", "running", "draining", "stopped", "failed")
 
 
-def oldest_in_flight_age(pipeline: Pipeline) -> float:
-    """The pipeline's oldest in-flight age, also when asked from outside its loop."""
+def _loop_time() -> float:
+    """The clock ``received_at`` is stamped with, also when asked from outside the loop."""
     try:
-        return pipeline.oldest_in_flight_age()
+        return asyncio.get_running_loop().time()
     except RuntimeError:
         # No running loop in this thread (a scrape from another thread): the
         # default event loop's clock is time.monotonic.
-        oldest = pipeline.in_flight.oldest_received_at()
-        return 0.0 if oldest is None else max(time.monotonic() - oldest, 0.0)
+        return time.monotonic()
+
+
+def oldest_in_flight_age_by_producer(pipeline: Pipeline) -> dict[int, float]:
+    """Seconds since each producer instance's oldest in-flight message was received.
+
+    Every instance (by index, as in ``producer_{index}``) is there: 0 when it has none.
+    """
+    oldest = pipeline.in_flight.oldest_received_at_by_producer()
+    now = _loop_time()
+    return {
+        index: max(now - oldest[index], 0.0) if index in oldest else 0.0
+        for index in range(len(pipeline.producer_names))
+    }
+
+
+def oldest_in_flight_age(pipeline: Pipeline) -> float:
+    """The pipeline's oldest in-flight age, also when asked from outside its loop."""
+    oldest = pipeline.in_flight.oldest_received_at()
+    return 0.0 if oldest is None else max(_loop_time() - oldest, 0.0)
 
 
 Kind = type[CounterMetricFamily] | type[GaugeMetricFamily] | type[HistogramMetricFamily]
@@ -86,6 +111,12 @@ FAMILIES: dict[str, tuple[Kind, tuple[str, ...], str]] = {
         (),
         "Seconds since the oldest in-flight message was received (0 when none).",
     ),
+    "broadway_producer_oldest_in_flight_age_seconds": (
+        GaugeMetricFamily,
+        ("producer",),
+        "Seconds since each producer's oldest in-flight message was received (0 when none), "
+        "by producer name (the oldest of its instances).",
+    ),
     "broadway_message_processing_seconds": (
         HistogramMetricFamily,
         (),
@@ -127,6 +158,12 @@ FAMILIES: dict[str, tuple[Kind, tuple[str, ...], str]] = {
         ("source",),
         "Messages waiting in the broker, where it tells: a queue's depth, or a topic's "
         "consumer lag summed over its partitions across every producer.",
+    ),
+    "broadway_partition_lag_messages": (
+        GaugeMetricFamily,
+        ("source", "partition"),
+        "Consumer lag of each partition of a partitioned source (Kafka), as last reported "
+        f"by the producer holding it (at most {MAX_PARTITION_SERIES} partitions per source).",
     ),
     "broadway_ack_failures": (
         CounterMetricFamily,
@@ -226,6 +263,12 @@ class PipelineCollector(Collector):
             f["broadway_messages_acked"].add_metric([p, outcome], stats.acked[outcome])
         f["broadway_messages_in_flight"].add_metric([p], len(pipeline.in_flight))
         f["broadway_oldest_in_flight_age_seconds"].add_metric([p], oldest_in_flight_age(pipeline))
+        by_name: dict[str, float] = {}
+        names = pipeline.producer_names
+        for index, age in oldest_in_flight_age_by_producer(pipeline).items():
+            by_name[names[index]] = max(age, by_name.get(names[index], 0.0))
+        for name, age in by_name.items():
+            f["broadway_producer_oldest_in_flight_age_seconds"].add_metric([p, name], age)
         _histogram(f["broadway_message_processing_seconds"], [p], stats.message_seconds)
         # Every configured batcher has its series from the start, even at 0.
         for name in {**dict.fromkeys(pipeline.batcher_options), **stats.batchers}:
@@ -242,6 +285,9 @@ class PipelineCollector(Collector):
         f["broadway_producer_connected"].add_metric([p], 1 if is_connected else 0)
         for source, messages in sorted(stats.backlog.items()):
             f["broadway_backlog_messages"].add_metric([p, source], messages)
+        for source, lags in stats.partition_lags().items():
+            for partition, lag in lags.items():
+                f["broadway_partition_lag_messages"].add_metric([p, source, str(partition)], lag)
         f["broadway_ack_failures"].add_metric([p], stats.ack_failures)
         f["broadway_acks_dropped"].add_metric([p], stats.acks_dropped)
         last = stats.last_progress_unix

@@ -1,4 +1,4 @@
-"""The pipeline's HTTP port (aiohttp): metrics, health, readiness, status, admin.
+"""The pipeline's HTTP port (aiohttp): live page, metrics, health, readiness, status, admin.
 
 ::
 
@@ -7,6 +7,8 @@
     await server.close()
 
 =========================  ==================================================
+``GET /``                  the live page to a browser (it asks for HTML), else
+                           the endpoint list as JSON (:mod:`.page`)
 ``GET /metrics``           Prometheus text (OpenMetrics when the scraper asks)
 ``GET /healthz``           200 while the loop answers and the state is not failed
 ``GET /readyz``            200 when running, connected and not stalled, else 503
@@ -40,6 +42,7 @@ from broadway_py.metrics.capped_site import CappedTCPSite
 from broadway_py.metrics.exporter import Exporter
 from broadway_py.metrics.http_limits import HttpLimits
 from broadway_py.metrics.json_body import BodyError, parse_json
+from broadway_py.metrics.page import add_asset_routes, page_response, wants_page
 from broadway_py.metrics.rate_limit_body import RateLimitBodyError, parse_rate_limit_change
 from broadway_py.metrics.rate_limited_log import RateLimitedLog
 from broadway_py.metrics.resize_body import ResizeBodyError, parse_resize
@@ -53,6 +56,7 @@ log = logging.getLogger("broadway_py.metrics")
 T = TypeVar("T")
 
 ENDPOINTS = {
+    "/": "this list; to a browser (Accept: text/html), the live page of the pipeline",
     "/metrics": "Prometheus metrics",
     "/healthz": "liveness: 200 unless the pipeline failed",
     "/readyz": "readiness: 200 when running, connected and making progress; else 503 and why",
@@ -258,6 +262,7 @@ def build_app(
     routes = _Routes(exporter, stall_window, admin, limits, admin_token, redact)
     app = web.Application(client_max_size=limits.max_body)
     app.router.add_get("/", routes.index)
+    add_asset_routes(app)
     app.router.add_get("/metrics", routes.metrics)
     app.router.add_get("/healthz", routes.healthz)
     app.router.add_get("/readyz", routes.readyz)
@@ -285,6 +290,8 @@ class _Routes:
         return web.json_response(document, status=status)
 
     async def index(self, request: web.Request) -> web.Response:
+        if wants_page(request):
+            return page_response()
         return web.json_response({"pipeline": self.exporter.pipeline.name, "endpoints": ENDPOINTS})
 
     async def metrics(self, request: web.Request) -> web.Response:

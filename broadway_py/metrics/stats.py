@@ -12,12 +12,17 @@ another's (backlog.py says how reports of one source combine). What is
 received and what acks were dropped is also kept per producer instance
 (``received_by_producer``, ``acks_dropped_by_producer``), for the per-producer
 series of a pipeline with several named producers.
+
+Failed messages are counted (``failures``) and the newest few kept, described
+(``recent_failures``: at most ``RECENT_FAILURES``, each dated with the wall
+clock), from the ``MessagesFailed`` reports, which come only for failures.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +35,10 @@ from broadway_py.telemetry import (
     BacklogReported,
     BatchHandled,
     Event,
+    FailureSample,
     HandlerAbandoned,
     MessagesAcked,
+    MessagesFailed,
     MessagesHandled,
     MessagesReceived,
     PartitionLagReported,
@@ -44,6 +51,8 @@ log = logging.getLogger("broadway_py.metrics")
 
 ACK_OUTCOMES = ("successful", "retried", "dead_lettered", "discarded")
 STAGE_GROUPS = ("producer", "processor", "batcher")
+RECENT_FAILURES = 20
+"""Described failures ``PipelineStats.recent_failures`` keeps, the newest."""
 
 
 @dataclass
@@ -92,6 +101,15 @@ class AckLedger:
         owed = self.owed
         for outcome, count in zip(ACK_OUTCOMES, counts, strict=True):
             owed[outcome] += max(count, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RecentFailure:
+    """A failed message as reported (``sample``), by ``stage``, at unix time ``at``."""
+
+    at: float
+    stage: str
+    sample: FailureSample
 
 
 @dataclass
@@ -143,12 +161,15 @@ class PipelineStats:
         self.backlog_since: float | None = None
         self.message_seconds = Buckets(MESSAGE_SECONDS)
         self.batchers: dict[str, BatcherStats] = {}
+        self.failures = 0
+        self.recent_failures: deque[RecentFailure] = deque(maxlen=RECENT_FAILURES)
         self._failing: set[type[Any]] = set()
         self._dispatch: dict[type[Any], Callable[[Any], None]] = {
             MessagesReceived: self._received,
             MessagesHandled: self._handled,
             BatchHandled: self._batch,
             MessagesAcked: self._acked,
+            MessagesFailed: self._failed,
             AckFailed: self._ack_failed,
             AcksDropped: self._acks_dropped,
             RateLimiterWaited: self._waited,
@@ -211,11 +232,19 @@ class PipelineStats:
     def backlog_total(self) -> int:
         return self._backlog_book.total
 
+    def partition_lags(self) -> dict[str, dict[int, int]]:
+        """The latest lag of each partition of a partitioned source (see backlog.py)."""
+        return self._backlog_book.partition_lags()
+
     def progress_age(self, now: float | None = None) -> float | None:
         """Seconds since the last ack; None if nothing was acked yet."""
         if self.last_progress_at is None:
             return None
         return max((self.clock() if now is None else now) - self.last_progress_at, 0.0)
+
+    def newest_failures(self) -> list[RecentFailure]:
+        """The failures kept (``recent_failures``), newest first."""
+        return list(reversed(self.recent_failures))
 
     def batcher(self, name: str) -> BatcherStats:
         stats = self.batchers.get(name)
@@ -266,6 +295,13 @@ class PipelineStats:
         if any(counts):
             self.last_progress_at = self.clock()
             self.last_progress_unix = self.wall_clock()
+
+    def _failed(self, event: MessagesFailed) -> None:
+        self.failures += event.count
+        at = self.wall_clock()
+        recent = self.recent_failures
+        for sample in event.samples:
+            recent.append(RecentFailure(at, event.stage, sample))
 
     def _ack_failed(self, event: AckFailed) -> None:
         self.ack_failures += 1

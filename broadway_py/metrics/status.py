@@ -5,14 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import broadway_py
-from broadway_py.metrics.collector import oldest_in_flight_age
+from broadway_py.metrics.collector import oldest_in_flight_age, oldest_in_flight_age_by_producer
 
 if TYPE_CHECKING:
     from broadway_py.metrics.exporter import Exporter
 
 
 def build_status(exporter: Exporter, stall_window: float, admin: bool) -> dict[str, Any]:
-    """``pipeline.describe()`` plus counters, connection, backlog and readiness."""
+    """``pipeline.describe()`` plus counters, connection, backlog and readiness.
+
+    Also each partition's lag (``partition_lag``), the oldest in-flight age of
+    each producer instance (``oldest_in_flight_age_by_producer``) and the newest
+    failed messages, newest first (``recent_failures``).
+    """
     pipeline = exporter.pipeline
     stats = exporter.stats
     status = pipeline.describe()
@@ -39,7 +44,15 @@ def build_status(exporter: Exporter, stall_window: float, admin: bool) -> dict[s
             "producer_counters": stats.per_producer(pipeline.producer_names),
             "backlog": dict(sorted(stats.backlog.items())),
             "backlog_total": stats.backlog_total,
+            "partition_lag": {
+                source: {str(partition): lag for partition, lag in lags.items()}
+                for source, lags in stats.partition_lags().items()
+            },
             "oldest_in_flight_age": round(oldest_in_flight_age(pipeline), 6),
+            "oldest_in_flight_age_by_producer": {
+                f"producer_{index}": round(age, 6)
+                for index, age in oldest_in_flight_age_by_producer(pipeline).items()
+            },
             "last_progress_age": None if progress_age is None else round(progress_age, 6),
             "counters": {
                 "received": stats.received,
@@ -58,6 +71,17 @@ def build_status(exporter: Exporter, stall_window: float, admin: bool) -> dict[s
             "stages": _stages(exporter),
             "last_restart": stats.last_restart,
             "last_ack_failure": stats.last_ack_failure,
+            "recent_failures": [
+                {
+                    "at": failure.at,
+                    "stage": failure.stage,
+                    "message_id": failure.sample.message_id,
+                    "reason": failure.sample.reason,
+                    "decision": failure.sample.decision,
+                    "delay": failure.sample.delay,
+                }
+                for failure in stats.newest_failures()
+            ],
             "admin": admin,
         }
     )

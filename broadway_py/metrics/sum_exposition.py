@@ -51,12 +51,18 @@ GAUGE_RULES: Mapping[str, Rule] = MappingProxyType(
         "broadway_messages_in_flight": Rule.SUM,
         # An age: the oldest message of any worker.
         "broadway_oldest_in_flight_age_seconds": Rule.MAX,
+        # The same per producer (its name is the same in every worker).
+        "broadway_producer_oldest_in_flight_age_seconds": Rule.MAX,
         # 1 only when every producer is connected: of every worker, too.
         "broadway_producer_connected": Rule.MIN,
         # A queue's depth is reported whole by every worker that consumes it;
         # adding it up would count the queue once per worker. (A Kafka topic's
         # lag is split among the workers by partition: the largest share.)
         "broadway_backlog_messages": Rule.MAX,
+        # A partition is held by one worker (one group member) at a time, which
+        # alone reports its lag: the sum is that lag. (A member that lost it in a
+        # rebalance drops it at its next report.)
+        "broadway_partition_lag_messages": Rule.SUM,
         # A time: the latest progress of any worker.
         "broadway_last_progress_timestamp_seconds": Rule.MAX,
         "process_virtual_memory_bytes": Rule.SUM,

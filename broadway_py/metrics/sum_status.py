@@ -4,6 +4,10 @@ Counts add up (``counters``, ``in_flight``); ages and a queue's depth do not:
 ``oldest_in_flight_age`` and ``backlog_total`` are the largest of the workers'
 (each worker reports the whole depth of a queue it shares; see
 :data:`broadway_py.metrics.sum_exposition.GAUGE_RULES`, which /metrics follows).
+A partition's lag is reported by the one worker holding it: ``partition_lag``
+adds up, partition by partition. ``oldest_in_flight_age_by_producer`` is the
+largest per producer; ``recent_failures`` are the workers' together, newest
+first, at most ``RECENT_FAILURES``.
 Pure: documents in, a document out.
 """
 
@@ -11,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from broadway_py.metrics.stats import RECENT_FAILURES
 
 
 def status_totals(documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -20,6 +26,11 @@ def status_totals(documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "oldest_in_flight_age": _largest(d.get("oldest_in_flight_age") for d in documents),
         "backlog_total": _largest(d.get("backlog_total") for d in documents),
         "counters": add_up([d.get("counters") for d in documents]),
+        "partition_lag": add_up([d.get("partition_lag") for d in documents]),
+        "oldest_in_flight_age_by_producer": _largest_by_key(
+            [d.get("oldest_in_flight_age_by_producer") for d in documents]
+        ),
+        "recent_failures": _newest_failures([d.get("recent_failures") for d in documents]),
     }
 
 
@@ -47,3 +58,25 @@ def _is_number(value: Any) -> bool:
 def _largest(values: Any) -> float | int | None:
     numbers = [v for v in values if _is_number(v)]
     return max(numbers) if numbers else None
+
+
+def _largest_by_key(values: Sequence[Any]) -> dict[str, Any] | None:
+    """The largest number of each key, over the mappings among ``values``; None without any."""
+    mappings = [v for v in values if isinstance(v, Mapping)]
+    if not mappings:
+        return None
+    keys = dict.fromkeys(k for m in mappings for k in m)
+    return {key: _largest(m.get(key) for m in mappings) for key in keys}
+
+
+def _newest_failures(values: Sequence[Any]) -> list[Any]:
+    """The failures of every list among ``values``, newest first (by ``at``), the newest few."""
+    failures = [
+        f
+        for v in values
+        if isinstance(v, list)
+        for f in v
+        if isinstance(f, Mapping) and _is_number(f.get("at"))
+    ]
+    failures.sort(key=lambda f: f["at"], reverse=True)
+    return failures[:RECENT_FAILURES]

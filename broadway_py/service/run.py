@@ -103,6 +103,10 @@ async def run_service(
             spec.processors.concurrency,
             ", ".join(spec.batchers) or "none",
         )
+        if spec.tracing.enabled:  # the builder checked the otel extra is there
+            from broadway_py.otel import install_default_provider
+
+            install_default_provider()
         await pipeline.run()
         log.info("pipeline %r stopped", pipeline.name)
     finally:

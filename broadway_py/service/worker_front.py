@@ -45,6 +45,7 @@ from prometheus_client.exposition import choose_encoder
 
 from broadway_py.metrics.capped_site import CappedTCPSite
 from broadway_py.metrics.http_limits import HttpLimits
+from broadway_py.metrics.page import add_asset_routes, page_response, wants_page
 from broadway_py.metrics.server import (
     BEARER_CHALLENGE,
     ENDPOINTS,
@@ -140,6 +141,7 @@ async def serve_front(
     app.router.add_get("/healthz", routes.healthz)
     app.router.add_get("/readyz", routes.readyz)
     app.router.add_get("/status", routes.status)
+    add_asset_routes(app)
     for path in ENDPOINTS:
         if path.startswith("/admin/"):
             app.router.add_post(path, routes.forward)
@@ -226,6 +228,8 @@ class _Routes:
             return _Answer(view, error=f"no answer ({type(error).__name__})")
 
     async def index(self, request: web.Request) -> web.Response:
+        if wants_page(request):
+            return page_response()
         return web.json_response(
             {"pipeline": self.name, "workers": len(self.views()), "endpoints": ENDPOINTS}
         )

@@ -25,12 +25,14 @@ async def run_batch_processor(
     finish = context.terminator.finish
     finish_group = context.terminator.finish_group
     telemetry = context.settings.telemetry
+    tracer = context.settings.tracer
     while True:
         batch = await inbox.get()
         if batch is None:
             return
         messages = batch.messages
         holding.hold(messages)
+        trace = None if tracer is None else tracer.begin_batch(batch.info, messages)
         started = time.perf_counter()
         if handle_batch is not None:
             try:
@@ -41,6 +43,8 @@ async def run_batch_processor(
                 for message in messages:
                     message.failed(error)
         duration = time.perf_counter() - started
+        if trace is not None and tracer is not None:
+            tracer.end_batch(trace, messages)
         if all_ok_in_one_group(messages):  # the usual case
             holding.clear()
             await finish_group(messages, "batcher")

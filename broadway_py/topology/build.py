@@ -28,13 +28,13 @@ from broadway_py.topology.processor_stage import run_processor
 from broadway_py.topology.producer_stage import run_producer
 from broadway_py.topology.resize import Gate, Lane, Signal, Workers
 from broadway_py.topology.supervisor import GroupSpec, StageFactory
-from broadway_py.topology.terminator import Terminator
+from broadway_py.topology.tracing import terminator_for
 
 
 def build_context(settings: Settings) -> StageContext:
     """The terminator, the processors' dispatch and the batchers' inboxes of one run."""
-    terminator = Terminator(
-        settings.retry, settings.callbacks, settings.in_flight, settings.telemetry
+    terminator = terminator_for(
+        settings.retry, settings.callbacks, settings.in_flight, settings.telemetry, settings.tracer
     )
     batcher_inboxes: dict[str, Channel[list[Message]]] = {
         name: Channel(b.batch_size * max(b.concurrency, 2))

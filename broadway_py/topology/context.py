@@ -24,6 +24,7 @@ from broadway_py.topology.process_pool import ProcessPool
 from broadway_py.topology.rate_limiter import RateLimiter
 from broadway_py.topology.resize import Resizer
 from broadway_py.topology.terminator import Terminator
+from broadway_py.tracer import MessageTracer
 
 PRODUCERS, PROCESSORS, BATCHERS = 0, 1, 2
 
@@ -41,6 +42,7 @@ class Settings(Protocol):
     retry: RetryPolicy
     rate_limiter: RateLimiter | None
     process_pool: ProcessPool | None
+    tracer: MessageTracer | None
 
 
 @dataclass

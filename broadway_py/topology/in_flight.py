@@ -1,7 +1,8 @@
 """InFlight: every message the pipeline holds and has not yet acknowledged.
 
 The hot path pays for it once per chunk, not once per message: a producer
-stage stamps what it received (``received_at``) and counts it in, the
+stage stamps what it received (``received_at``, and its own index in
+``received_by``) and counts it in, the
 terminator counts out what it hands to an acknowledger, and in between a
 message is always in exactly one *place*: a stage's
 :class:`~broadway_py.topology.holding.Holding`, a
@@ -9,7 +10,8 @@ message is always in exactly one *place*: a stage's
 place is registered under the stage group that owns it (producers 0,
 processors 1, batchers 2). The messages themselves are looked for only when
 they are needed: by a restart, which takes out what the restarted groups
-held to hand it back to the broker, and by a scrape, for the oldest age.
+held to hand it back to the broker, and by a scrape, for the oldest age (of
+the pipeline, and of each producer's messages).
 
 A stage lets go of messages *before* it calls the terminator with them, so a
 message is acknowledged at most once by the pipeline, even when a stage is
@@ -54,10 +56,11 @@ class InFlight:
         """``place`` is gone (a resize took it away, empty): stop looking there."""
         self._places = [(g, p) for g, p in self._places if p is not place]
 
-    def receive(self, messages: Sequence[Message], now: float) -> None:
-        """Count in new messages, stamped with when they were received."""
+    def receive(self, messages: Sequence[Message], now: float, producer: int = 0) -> None:
+        """Count in new messages, stamped with when and by which producer they were received."""
         for message in messages:
             message.received_at = now
+            message.received_by = producer
         self.count += len(messages)
 
     def settle(self, count: int) -> None:
@@ -91,3 +94,24 @@ class InFlight:
             except RuntimeError:  # a deque or dict changed size while read
                 continue
         return None
+
+    def oldest_received_at_by_producer(self) -> dict[int, float]:
+        """When the oldest message in flight of each producer instance was received.
+
+        Only producers with a message in flight are there. A message a handler
+        replaced with a new one counts for producer 0. Safe from another thread,
+        as :meth:`oldest_received_at`; one pass over what is held, at a scrape.
+        """
+        for _ in range(10):
+            oldest: dict[int, float] = {}
+            try:
+                for _, place in self._places:
+                    for message in place.held():
+                        producer = message.received_by
+                        seen = oldest.get(producer)
+                        if seen is None or message.received_at < seen:
+                            oldest[producer] = message.received_at
+            except RuntimeError:  # a deque or dict changed size while read
+                continue
+            return oldest
+        return {}

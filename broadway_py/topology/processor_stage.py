@@ -67,11 +67,14 @@ async def _process(
     finish = context.terminator.finish
     batcher_inboxes = context.batcher_inboxes
     telemetry = context.settings.telemetry
+    tracer = context.settings.tracer
     while True:
         chunk = await inbox.get()
         if chunk is None:
             return
         holding.hold(chunk)
+        if tracer is not None:
+            tracer.begin(chunk)
         if prepare is not None:
             try:
                 prepared = await prepare(chunk)
@@ -82,7 +85,7 @@ async def _process(
                         raise TypeError(
                             f"prepare_messages returned a {type(new).__name__}, not a Message"
                         )
-                    new.received_at = old.received_at
+                    new.replaces(old)
                 chunk = prepared
             except Exception as error:
                 holding.clear()
@@ -140,7 +143,7 @@ async def _handle(
                 result = await result
             if result is not message:
                 result = await settle_result(message, result)
-                result.received_at = message.received_at
+                result.replaces(message)
         except Exception as error:
             result = message.failed(error)
         if timed:
@@ -373,7 +376,7 @@ def _call_in_thread(chunk: list[Message], handle: Callable[[Message], Any], time
 
 def _settled(message: Message, result: Any) -> Message:
     settled = settle_sync_result(message, result)
-    settled.received_at = message.received_at
+    settled.replaces(message)
     return settled
 
 

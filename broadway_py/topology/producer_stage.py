@@ -59,7 +59,7 @@ async def run_producer(
             limiter.give_back(wanted - len(messages))
         if not messages:
             return
-        in_flight.receive(messages, clock())
+        in_flight.receive(messages, clock(), index)
         holding.hold(messages)
         if on_receive:
             await acknowledge_on_receive(messages)

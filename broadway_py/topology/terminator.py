@@ -9,6 +9,8 @@ failed ones sorted by decision (:class:`~broadway_py.acknowledger.Failed`).
 A failed message that was acknowledged on receipt (``acknowledge:
 on_receive``) is discarded whatever was decided, and logged: its broker
 no longer holds it. The stage that calls :meth:`Terminator.finish` has already let go of them.
+When telemetry is on, a call with failed messages reports them (``MessagesFailed``,
+a few described) before its ``MessagesAcked``; a call without any costs nothing more.
 """
 
 from __future__ import annotations
@@ -26,7 +28,15 @@ from broadway_py.acknowledger import (
 )
 from broadway_py.message import Message
 from broadway_py.retry import Decision, RetryPolicy
-from broadway_py.telemetry import AckFailed, MessagesAcked, Telemetry
+from broadway_py.telemetry import (
+    MAX_FAILURE_SAMPLES,
+    AckFailed,
+    FailureSample,
+    MessagesAcked,
+    MessagesFailed,
+    Telemetry,
+    cut_reason,
+)
 from broadway_py.topology.callbacks import Callbacks, settle_failed_result
 from broadway_py.topology.in_flight import InFlight
 
@@ -52,6 +62,8 @@ class Terminator:
         if failed:
             failed = await self._decide(failed)
             self._lost(failed)
+            if self.telemetry.enabled:
+                self.telemetry.emit(failure_report(failed, stage))
         self.in_flight.settle(len(successful) + len(failed))
         outcomes = Outcomes(len(successful))
         for acknowledger, ack_ref, ok, bad in group_acks(successful, failed):
@@ -133,3 +145,21 @@ class Terminator:
                 outcomes.discarded,
             )
         )
+
+
+def failure_report(decided: Sequence[Message], stage: str) -> MessagesFailed:
+    """What :class:`MessagesFailed` tells of ``decided`` (failed, each with its decision)."""
+    samples = []
+    for message in decided[:MAX_FAILURE_SAMPLES]:
+        decision = message.decision
+        if decision is None:  # every failed message is decided before this: never
+            continue
+        samples.append(
+            FailureSample(
+                message.id,
+                cut_reason(message.status.reason),
+                decision.kind,
+                decision.delay,
+            )
+        )
+    return MessagesFailed(stage, len(decided), tuple(samples))

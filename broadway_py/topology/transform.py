@@ -31,7 +31,7 @@ def transform_messages(
                     raise TypeError(
                         f"the transformer returned {type(result).__name__}, not a Message"
                     )
-                result.received_at = message.received_at
+                result.replaces(message)
             kept.append(result)
         except Exception as error:
             failed.append(message.failed(error))

@@ -59,10 +59,14 @@ def test_every_metric_name_used_is_exposed(exposition: Exposition, source: Path)
 
 @pytest.mark.parametrize("source", list(SOURCES))
 def test_labels_and_label_values_used_are_exposed(exposition: Exposition, source: str) -> None:
+    """Labels of a metric with no series here (a Kafka partition's lag: the memory broker
+    has no partitions) are checked by test_prometheus_live.py, where every query returns data."""
     path, read = SOURCES[source]
     problems = []
     for where, expr in read(path).items():
         in_expr = metric_names(expr)
+        if not any(exposition.labels.get(metric) for metric in in_expr):
+            continue
         known = set(TARGET_LABELS) | {"le"}
         for metric in in_expr:
             known |= exposition.labels.get(metric, set())

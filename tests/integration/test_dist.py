@@ -122,7 +122,7 @@ def test_wheel_metadata_names_every_extra_and_the_command(dist: Dist) -> None:
     assert metadata["Name"] == PROJECT["name"]
     assert metadata["Version"] == VERSION
     extras = set(PROJECT["optional-dependencies"])
-    assert extras == {"kafka", "rabbitmq", "sqs", "fast", "all"}
+    assert extras == {"kafka", "rabbitmq", "sqs", "fast", "otel", "all"}
     assert set(metadata.get_all("Provides-Extra") or []) == extras
     requires = metadata.get_all("Requires-Dist") or []
     for extra, client in [
@@ -130,6 +130,7 @@ def test_wheel_metadata_names_every_extra_and_the_command(dist: Dist) -> None:
         ("rabbitmq", "aio-pika"),
         ("sqs", "aiobotocore"),
         ("fast", "uvloop"),
+        ("otel", "opentelemetry-sdk"),
     ]:
         for wanted in (extra, "all"):
             found = [r for r in requires if r.startswith(client) and f"extra == '{wanted}'" in r]

@@ -140,6 +140,21 @@ async def test_readyz_needs_every_worker(running: Running) -> None:
     assert (status, body) == (503, {"alive": False, "workers": 2, "live": 0})
 
 
+async def test_a_browser_gets_the_live_page_and_a_script_the_endpoints(running: Running) -> None:
+    page = {"Accept": "text/html,application/xhtml+xml"}
+    async with running.client.get(running.front.url + "/", headers=page) as response:
+        assert response.status == 200
+        assert response.content_type == "text/html"
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        assert '<script src="page.js"' in await response.text()
+    async with running.client.get(running.front.url + "/page.js") as response:
+        assert response.status == 200
+        assert "/status" in await response.text()
+    status, body = await running.get("/")
+    assert status == 200
+    assert body["workers"] == 2
+
+
 async def test_status_lists_each_worker_and_totals(running: Running) -> None:
     await work(running, 3, 4)
     status, body = await running.get("/status")

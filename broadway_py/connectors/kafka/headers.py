@@ -16,7 +16,7 @@ the same id however often it was re-published (:func:`message_id`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -133,3 +133,17 @@ def dead_letter_headers(
         (REASON, encoded),
         (FAILED_AT, str(round(failed_at * 1000)).encode()),
     ]
+
+
+def with_trace(
+    headers: list[tuple[str, bytes]], context: Mapping[str, str]
+) -> list[tuple[str, bytes]]:
+    """``headers`` with the trace ``context`` of a copy (:func:`broadway_py.tracer.copy_context`).
+
+    The failed attempt's ``traceparent`` (and the rest) replace the ones the
+    record came with.
+    """
+    if not context:
+        return headers
+    kept = [(k, v) for k, v in headers if k not in context]
+    return kept + [(k, v.encode()) for k, v in context.items()]

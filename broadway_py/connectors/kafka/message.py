@@ -91,6 +91,8 @@ class KafkaMessage(Message):
         self.batch_mode = "bulk"
         self.decision = None
         self.received_at = 0.0
+        self.received_by = 0
+        self.trace = None
         self.value = value
         self.key = key
         self.timestamp = timestamp

@@ -18,6 +18,7 @@ from typing import Any
 from broadway_py.acknowledger import Decided
 from broadway_py.connectors.kafka import headers as h
 from broadway_py.connectors.kafka.records import Fetched, fetched
+from broadway_py.tracer import copy_context
 
 Copy = tuple[Fetched, list[tuple[str, bytes]]]
 
@@ -44,7 +45,7 @@ class Publisher:
                 message.attempt + 1,
                 now + decision.delay,
             )
-            copies.append((record, headers))
+            copies.append((record, h.with_trace(headers, copy_context(message))))
         return await self._send(self.retry_topic, copies)
 
     async def dead_letter(self, dead: Sequence[Decided]) -> list[BaseException | None]:
@@ -63,7 +64,7 @@ class Publisher:
                 reason or "failed",
                 now,
             )
-            copies.append((record, headers))
+            copies.append((record, h.with_trace(headers, copy_context(message))))
         return await self._send(self.dead_letter_topic, copies)
 
     async def _send(self, topic: str, copies: list[Copy]) -> list[BaseException | None]:

@@ -10,6 +10,9 @@ as unacked until its outcome arrives:
 - dead_letter: appended to :attr:`MemoryQueue.dead_letters`;
 - discard: dropped.
 
+A traced pipeline's retry and dead letter carry the failed attempt's trace
+context in ``metadata["headers"]`` (as a copy would at a broker).
+
 When a producer closes (a drain, or a crash), what it took and never acked
 goes back to the front of the queue with ``attempt + 1``. An ack that comes
 for a delivery that was already handed back is stale: counted, never applied.
@@ -19,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from broadway_py.acknowledger import Failed, Outcomes
 from broadway_py.message import Message
+from broadway_py.tracer import copy_context
 
 
 class Entry:
@@ -207,6 +211,8 @@ class MemoryQueue:
             entry = self._held(message, "retried")
             if entry is not None:
                 stats.retried += 1
+                if message.trace is not None:
+                    entry.metadata = _with_trace(entry.metadata, copy_context(message))
                 entry.attempt += 1
                 if decision.delay > 0:
                     self._delayed += 1
@@ -218,6 +224,8 @@ class MemoryQueue:
             entry = self._held(message, "dead_lettered")
             if entry is not None:
                 stats.dead_lettered += 1
+                if message.trace is not None:
+                    entry.metadata = _with_trace(entry.metadata, copy_context(message))
                 reason = decision.reason or message.status.reason
                 self.dead_letters.append(
                     DeadLetter(entry.id, entry.data, entry.metadata, reason, entry.attempt)
@@ -256,3 +264,13 @@ class MemoryQueue:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+
+def _with_trace(metadata: dict[str, Any], context: Mapping[str, str]) -> dict[str, Any]:
+    """An entry's metadata with the failed attempt's trace context in its ``headers``.
+
+    A new dict: the delivery that failed keeps the metadata it was handed.
+    """
+    headers = metadata.get("headers")
+    merged = {**headers, **context} if isinstance(headers, Mapping) else dict(context)
+    return {**metadata, "headers": merged}

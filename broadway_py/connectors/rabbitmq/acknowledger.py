@@ -52,6 +52,7 @@ from broadway_py.connectors.rabbitmq.errors import describe
 from broadway_py.connectors.rabbitmq.options import AckAction, Options
 from broadway_py.connectors.rabbitmq.session import Session
 from broadway_py.message import Message
+from broadway_py.tracer import copy_context
 
 log = logging.getLogger("broadway_py.connectors.rabbitmq")
 
@@ -225,7 +226,11 @@ class RabbitMQAcknowledger:
         milliseconds = naming.delay_ms(delay)
         queue = naming.delay_queue(self.options.retry, self._queue, milliseconds)
         properties = retry_properties(
-            delivered.header.properties, self._header, message.attempt + 1, milliseconds
+            delivered.header.properties,
+            self._header,
+            message.attempt + 1,
+            milliseconds,
+            copy_context(message),
         )
         try:
             kept = await session.declare_delay_queue(
@@ -252,7 +257,11 @@ class RabbitMQAcknowledger:
     async def _republish(self, session: Session, message: Message) -> None:
         delivered: DeliveredMessage = message.ack_data
         properties = retry_properties(
-            delivered.header.properties, self._header, message.attempt + 1, None
+            delivered.header.properties,
+            self._header,
+            message.attempt + 1,
+            None,
+            copy_context(message),
         )
         await session.publish(self._queue, delivered.body, properties)
 
@@ -265,6 +274,7 @@ class RabbitMQAcknowledger:
             attempts=message.attempt,
             source_queue=self._queue,
             now=time.time(),
+            trace=copy_context(message),
         )
         await session.publish(self._dead_letter_queue, delivered.body, properties)
 

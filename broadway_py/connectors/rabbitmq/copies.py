@@ -11,14 +11,19 @@ correlation id, ...) and headers, except:
   an ``expiration`` of the delay, in milliseconds;
 - a dead-letter copy loses the attempt header and any expiration, and gets
   ``x-broadway-failure-reason``, ``x-broadway-attempts`` (deliveries made),
-  ``x-broadway-source-queue`` and ``x-broadway-dead-lettered-at`` (unix seconds).
+  ``x-broadway-source-queue`` and ``x-broadway-dead-lettered-at`` (unix seconds);
+- a traced pipeline's copy carries the failed attempt's trace context
+  (``traceparent``, ...), in place of the one the original came with.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pamqp.commands import Basic
+
+from broadway_py.tracer import NO_CONTEXT
 
 REASON_HEADER = "x-broadway-failure-reason"
 ATTEMPTS_HEADER = "x-broadway-attempts"
@@ -48,10 +53,19 @@ def _copy(
 
 
 def retry_properties(
-    original: Basic.Properties, attempt_header: str, next_attempt: int, delay_ms: int | None
+    original: Basic.Properties,
+    attempt_header: str,
+    next_attempt: int,
+    delay_ms: int | None,
+    trace: Mapping[str, str] = NO_CONTEXT,
 ) -> Basic.Properties:
-    """A retry copy: ``next_attempt`` in the header; TTL ``delay_ms`` (None: no TTL)."""
+    """A retry copy: ``next_attempt`` in the header; TTL ``delay_ms`` (None: no TTL).
+
+    ``trace``: the failed attempt's trace context (:func:`broadway_py.tracer.copy_context`),
+    which replaces the one the message came with.
+    """
     headers = dict(original.headers or {})
+    headers.update(trace)
     headers[attempt_header] = next_attempt
     return _copy(original, headers, None if delay_ms is None else str(delay_ms))
 
@@ -64,9 +78,11 @@ def dead_letter_properties(
     attempts: int,
     source_queue: str,
     now: float,
+    trace: Mapping[str, str] = NO_CONTEXT,
 ) -> Basic.Properties:
-    """A dead-letter copy, carrying why and after how many deliveries it failed."""
+    """A dead-letter copy, carrying why and after how many deliveries it failed (and ``trace``)."""
     headers = dict(original.headers or {})
+    headers.update(trace)
     headers.pop(attempt_header, None)
     headers[REASON_HEADER] = reason[:MAX_REASON]
     headers[ATTEMPTS_HEADER] = attempts

@@ -97,7 +97,7 @@ def translate(
         name = queue if queue is not None else options.queue
         return DestinationNotFound(
             f"queue {name!r} does not exist on vhost {options.vhost!r} of {where} "
-            f"(set declare to create it)"
+            f"(run broadway-py provision, or set declare, to create it)"
         )
     if isinstance(error, amqp.ChannelAccessRefused):
         what = f"exchange {exchange!r}" if exchange else f"queue {queue or options.queue!r}"

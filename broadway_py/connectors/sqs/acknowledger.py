@@ -39,13 +39,19 @@ from broadway_py.connectors.sqs.batching import (
     run_batch,
 )
 from broadway_py.connectors.sqs.client import SqsClient
-from broadway_py.connectors.sqs.dead_letter import DeadLetterPlan, dead_letter_entry, entry_size
+from broadway_py.connectors.sqs.dead_letter import (
+    DeadLetterPlan,
+    add_trace,
+    dead_letter_entry,
+    entry_size,
+)
 from broadway_py.connectors.sqs.errors import TRANSIENT_CODES, Backoff, translate
 from broadway_py.connectors.sqs.ledger import Ledger, Received, Stats
 from broadway_py.connectors.sqs.options import MAX_VISIBILITY
 from broadway_py.errors import BrokerUnavailable
 from broadway_py.message import Message
 from broadway_py.telemetry import AcksDropped, Telemetry
+from broadway_py.tracer import copy_context
 
 log = logging.getLogger("broadway_py.connectors.sqs")
 
@@ -111,6 +117,7 @@ class SqsAcknowledger:
             for message, decision in failed.dead_letter:
                 record: Received = message.ack_data
                 if plan.queue is not None:
+                    add_trace(record, copy_context(message))
                     dead_letters.append((record, decision.reason or message.status.reason))
                 elif plan.redrive:
                     visibility.append((record, 0))

@@ -4,12 +4,14 @@
 the options (sent there, then deleted), the queue's own RedrivePolicy (made
 visible, for SQS to move), or neither (left in the queue for its visibility
 timeout, with a warning). :func:`dead_letter_entry` builds the message sent
-to a dead-letter queue: the original body and attributes, plus the reason.
+to a dead-letter queue: the original body and attributes, plus the reason
+(and, in a traced pipeline, the failed attempt's trace context: :func:`add_trace`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +78,18 @@ async def plan_dead_letters(
         visibility,
     )
     return DeadLetterPlan(None, False, visibility)
+
+
+def add_trace(record: Received, context: Mapping[str, str]) -> None:
+    """Give ``record``'s dead-letter copy the failed attempt's trace ``context``.
+
+    As String message attributes, in place of the ones the message came with;
+    a new dict, so the message's ``metadata["message_attributes"]`` stays as
+    it was received.
+    """
+    if context:
+        traced = {k: {"DataType": "String", "StringValue": v} for k, v in context.items()}
+        record.message_attributes = {**record.message_attributes, **traced}
 
 
 def dead_letter_entry(

@@ -111,7 +111,7 @@ def test_unknown_keys_are_reported_at_the_key_with_a_suggestion(workspace: Works
         f"{path}:8:3: processors: unknown key 'concurency' (did you mean 'concurrency'?)",
         f"{path}:9:1: unknown key 'colour' (expected one of: name, handler, producer, "
         "producers, processors, batchers, rate_limit, retry, dead_letter, shutdown, supervisor, "
-        "http, logging, workers)",
+        "http, logging, tracing, workers)",
     ]
 
 
@@ -384,7 +384,7 @@ def test_odd_values_are_problems_not_tracebacks(workspace: Workspace) -> None:
         f"{path}:7:3: a key must be a plain value, not a list",
         f"{path}:9:1: unknown key 'loop' (expected one of: name, handler, producer, producers, "
         "processors, batchers, rate_limit, retry, dead_letter, shutdown, supervisor, http, "
-        "logging, workers)",
+        "logging, tracing, workers)",
         f"{path}:9:7: an alias refers to itself (a recursive structure)",
     ]
 

@@ -116,6 +116,7 @@ def test_echo_shows_the_resolved_config_with_secrets_redacted(
         "supervisor",
         "http",
         "logging",
+        "tracing",
         "workers",
     ]
 

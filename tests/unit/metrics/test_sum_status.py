@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from broadway_py.metrics.stats import RECENT_FAILURES
 from broadway_py.metrics.sum_status import add_up, status_totals
 
 
@@ -35,6 +38,9 @@ def test_counters_and_in_flight_are_added_up_ages_and_backlog_take_the_largest()
             "acked": {"successful": 12, "retried": 1},
             "rate_limiter_wait_seconds": 0.75,
         },
+        "partition_lag": None,
+        "oldest_in_flight_age_by_producer": None,
+        "recent_failures": [],
     }
 
 
@@ -44,6 +50,9 @@ def test_no_documents_give_empty_totals() -> None:
         "oldest_in_flight_age": None,
         "backlog_total": None,
         "counters": None,
+        "partition_lag": None,
+        "oldest_in_flight_age_by_producer": None,
+        "recent_failures": [],
     }
 
 
@@ -57,3 +66,41 @@ def test_texts_and_booleans_are_not_counted() -> None:
         "why": None,
         "ok": None,
     }
+
+
+def failure(at: float, reason: str) -> dict[str, Any]:
+    return {
+        "at": at,
+        "stage": "processor_0",
+        "message_id": None,
+        "reason": reason,
+        "decision": "retry",
+        "delay": 1.0,
+    }
+
+
+def test_partition_lags_merge_producer_ages_take_the_largest_failures_interleave() -> None:
+    one = {
+        "partition_lag": {"orders": {"0": 5, "1": 7}},
+        "oldest_in_flight_age_by_producer": {"producer_0": 2.5, "producer_1": 0.0},
+        "recent_failures": [failure(30.0, "c"), failure(10.0, "a")],
+    }
+    other = {
+        "partition_lag": {"orders": {"2": 4}, "orders.retry": {"0": 1}},
+        "oldest_in_flight_age_by_producer": {"producer_0": 1.0, "producer_1": 3.0},
+        "recent_failures": [failure(20.0, "b")],
+    }
+    totals = status_totals([one, other])
+    assert totals["partition_lag"] == {"orders": {"0": 5, "1": 7, "2": 4}, "orders.retry": {"0": 1}}
+    assert totals["oldest_in_flight_age_by_producer"] == {"producer_0": 2.5, "producer_1": 3.0}
+    assert [f["reason"] for f in totals["recent_failures"]] == ["c", "b", "a"]
+
+
+def test_the_workers_failures_together_keep_only_the_newest() -> None:
+    documents = [
+        {"recent_failures": [failure(float(w * 100 + i), f"{w}-{i}") for i in range(19, -1, -1)]}
+        for w in range(3)
+    ]
+    merged = status_totals(documents)["recent_failures"]
+    assert len(merged) == RECENT_FAILURES
+    assert [f["reason"] for f in merged] == [f"2-{i}" for i in range(19, -1, -1)]

@@ -11,7 +11,15 @@ import pytest
 
 from broadway_py import Decision, Handler, Message, RetryPolicy
 from broadway_py.acknowledger import Failed
-from broadway_py.telemetry import Event, MessagesAcked, Telemetry
+from broadway_py.telemetry import (
+    MAX_FAILURE_REASON,
+    MAX_FAILURE_SAMPLES,
+    Event,
+    FailureSample,
+    MessagesAcked,
+    MessagesFailed,
+    Telemetry,
+)
 from broadway_py.topology.callbacks import Callbacks
 from broadway_py.topology.in_flight import InFlight
 from broadway_py.topology.terminator import Terminator
@@ -58,7 +66,14 @@ async def test_failed_messages_arrive_decided_and_sorted_by_decision() -> None:
     assert [(m, d) for m, d in failed.dead_letter] == [(last, Decision.dead_letter("y"))]
     assert list(failed.discard) == []
     assert len(in_flight) == 0
-    assert events == [MessagesAcked("processor", 1, 1, 1, 0)]
+    assert events == [
+        MessagesFailed(
+            "processor",
+            2,
+            (FailureSample(None, "x", "retry", 0.5), FailureSample(None, "y", "dead_letter", 0.0)),
+        ),
+        MessagesAcked("processor", 1, 1, 1, 0),
+    ]
 
 
 async def test_successes_alone_get_an_empty_failed() -> None:
@@ -89,7 +104,15 @@ async def test_what_handle_failed_returns_replaces_the_failed_messages() -> None
     assert [(m, d) for m, d in failed.discard] == [(first, Decision.discard("harmless"))]
     # A decision taken away is the policy's again: never missing, never guessed.
     assert [(m, d) for m, d in failed.retry] == [(second, Decision.retry(0.5, "y"))]
-    assert events == [MessagesAcked("processor", 0, 1, 0, 1)]
+    # The report tells the decisions as handle_failed left them, in its order.
+    assert events == [
+        MessagesFailed(
+            "processor",
+            2,
+            (FailureSample(None, "y", "retry", 0.5), FailureSample(None, "x", "discard", 0.0)),
+        ),
+        MessagesAcked("processor", 0, 1, 0, 1),
+    ]
 
 
 class Returning(Passing):
@@ -132,3 +155,51 @@ async def test_a_result_that_is_not_the_same_messages_is_logged_and_the_messages
         assert caplog.records == []
     else:
         assert any(logged in r.getMessage() for r in caplog.records), caplog.text
+
+
+async def test_a_call_with_failures_reports_a_few_of_them_with_their_reasons_cut_short() -> None:
+    acker = Recorder()
+    finisher, in_flight, events = terminator(Passing())
+    messages = [Message(i, acker, "ref", id=f"m{i}") for i in range(MAX_FAILURE_SAMPLES + 3)]
+    in_flight.receive(messages, now=0.0)
+    long_reason = "word " * (MAX_FAILURE_REASON // 5) + "amqp://user:s3cret-password@host"
+    await finisher.finish([], [m.failed(long_reason) for m in messages], "batcher_db_0")
+    report = events[0]
+    assert isinstance(report, MessagesFailed)
+    assert (report.stage, report.count) == ("batcher_db_0", len(messages))
+    assert [s.message_id for s in report.samples] == [f"m{i}" for i in range(MAX_FAILURE_SAMPLES)]
+    (reason,) = {s.reason for s in report.samples}
+    assert len(reason) <= MAX_FAILURE_REASON
+    assert reason.endswith("word\u2026")  # cut between words: nothing of the URL is left
+    assert "amqp" not in reason
+    assert {(s.decision, s.delay) for s in report.samples} == {("retry", 0.5)}
+
+
+class Unheard(Telemetry):
+    """A hub nobody subscribed to, which keeps what it is asked to emit anyway."""
+
+    def __init__(self) -> None:
+        super().__init__("quiet")
+        self.emitted: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.emitted.append(event)
+
+
+async def test_successes_and_a_hub_nobody_listens_to_get_no_failure_report() -> None:
+    acker = Recorder()
+    finisher, in_flight, events = terminator(Passing())
+    ok = received(acker, in_flight, 1, 1)
+    await finisher.finish(ok, [], "processor")
+    await finisher.finish_group(received(acker, in_flight, 1), "processor")
+    assert not any(isinstance(e, MessagesFailed) for e in events)
+    assert len(events) == 2
+
+    hub = Unheard()
+    quiet = Terminator(POLICY, Callbacks.of(Passing()), InFlight(), hub)
+    assert not hub.enabled
+    failing = Message(0, acker, "ref")
+    quiet.in_flight.receive([failing], now=0.0)
+    await quiet.finish([], [failing.failed("x")], "processor")
+    assert hub.emitted == []
+    assert acker.calls[-1][2].retry[0][0] is failing  # still acked, decided
