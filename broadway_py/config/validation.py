@@ -117,6 +117,8 @@ def _message(item: Any, path: Path, model: type[BaseModel], loc: Path) -> str:
         message = message.removeprefix(prefix)
     if message.startswith("Input should be "):
         message = "should be " + message.removeprefix("Input should be ")
+    if item["type"] == "model_type":  # pydantic names its class: "... or instance of HttpSpec"
+        message = "should be a mapping (key: value lines, or {key: value})"
     message = redact_url(message)
     value = item.get("input")
     if value is None and "input" in item and item["type"] != "value_error":

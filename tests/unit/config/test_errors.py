@@ -88,7 +88,7 @@ def test_out_of_range_values(workspace: Workspace) -> None:
 def test_a_section_of_the_wrong_kind(workspace: Workspace) -> None:
     path = workspace.file(VALID + "retry: 3\n")
     assert problems(path) == [
-        f"{path}:6:8: retry: should be a valid dictionary or instance of RetrySpec, not 3"
+        f"{path}:6:8: retry: should be a mapping (key: value lines, or {{key: value}}), not 3"
     ]
 
 
