@@ -34,17 +34,19 @@ async def run_batch_processor(
         holding.hold(messages)
         trace = None if tracer is None else tracer.begin_batch(batch.info, messages)
         started = time.perf_counter()
-        if handle_batch is not None:
-            try:
-                result = await handle_batch(batch.info.batcher, messages, batch.info)
-                if result is not None and result is not messages:
-                    messages = _reconcile(messages, result)
-            except Exception as error:
-                for message in messages:
-                    message.failed(error)
+        try:
+            if handle_batch is not None:
+                try:
+                    result = await handle_batch(batch.info.batcher, messages, batch.info)
+                    if result is not None and result is not messages:
+                        messages = _reconcile(messages, result)
+                except Exception as error:
+                    for message in messages:
+                        message.failed(error)
+        finally:  # also when the stage is cancelled mid-batch: the span still ends
+            if trace is not None and tracer is not None:
+                tracer.end_batch(trace, messages)
         duration = time.perf_counter() - started
-        if trace is not None and tracer is not None:
-            tracer.end_batch(trace, messages)
         if all_ok_in_one_group(messages):  # the usual case
             holding.clear()
             await finish_group(messages, "batcher")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import subprocess
@@ -24,6 +25,7 @@ from broadway_py import (
     Pipeline,
     ProducerOptions,
     RetryPolicy,
+    ShutdownOptions,
 )
 from broadway_py.config import load_pipeline
 from broadway_py.config.problems import ConfigFileError
@@ -184,6 +186,43 @@ async def test_a_batch_span_links_to_the_spans_of_its_messages(
     assert batch.status.status_code is StatusCode.ERROR
     outcomes = sorted(str(s.attributes["broadway.outcome"]) for s in spans)
     assert outcomes == ["failed", "ok", "ok", "ok"]
+
+
+class Stuck(Handler):
+    """A batch handler that never returns: the drain deadline cancels it."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+
+    def handle_message(self, message: Message) -> Message:
+        return message.put_batcher("db")
+
+    async def handle_batch(
+        self, batcher: str, messages: list[Message], info: BatchInfo
+    ) -> list[Message]:
+        self.entered.set()
+        await asyncio.Event().wait()
+        return messages
+
+
+async def test_a_batch_span_ends_when_its_batch_processor_is_cancelled(
+    exporter: InMemorySpanExporter,
+) -> None:
+    queue = MemoryBroker().queue("in")
+    queue.push_many(range(2))
+    handler = Stuck()
+    pipeline = Pipeline(
+        "orders",
+        handler,
+        ProducerOptions(MemoryProducer.factory(queue)),
+        batchers=[BatcherOptions("db", batch_size=2, batch_timeout=5)],
+        shutdown=ShutdownOptions(drain_timeout=0.2),
+        tracer=tracer(exporter),
+    )
+    async with pipeline:
+        await asyncio.wait_for(handler.entered.wait(), 10)
+    batches = [s for s in exporter.get_finished_spans() if s.name == "orders batch db"]
+    assert len(batches) == 1
 
 
 async def test_a_message_that_fails_before_a_processor_still_gets_its_span(
