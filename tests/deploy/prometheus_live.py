@@ -118,66 +118,67 @@ def pipeline_spec(kafka: Mapping[str, Any], rate_limit: int) -> dict[str, Any]:
 
 
 @dataclass
-class Service:
-    """``broadway-py run`` in a process of its own."""
+class Spawned:
+    """A process of the test's, answering on 127.0.0.1:``port``, its output in ``log``."""
 
+    name: str
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+
+    @classmethod
+    def spawn(cls, name: str, argv: list[str], port: int, log: Path, cwd: Path) -> Spawned:
+        with log.open("wb") as sink:
+            process = subprocess.Popen(argv, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT)
+        return cls(name, process, port, log)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @classmethod
-    def start(cls, work: Path, spec: Mapping[str, Any]) -> Service:
-        shutil.copy(HANDLER, work / HANDLER.name)
-        config = work / "pipeline.yaml"
-        config.write_text(yaml.safe_dump(dict(spec), sort_keys=False))
-        cli = Path(sys.executable).with_name("broadway-py")
-        port = free_port()
-        log = work / "service.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [str(cli), "run", str(config), "--http-port", str(port)],
-                cwd=work,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        return cls(process, port, log)
-
     def output(self, tail: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-tail:]
 
     def check_alive(self) -> None:
-        """Raise, with the end of its log, if the service has exited."""
+        """Raise, with the end of its log, if the process has exited."""
         if self.process.poll() is not None:
             raise AssertionError(
-                f"broadway-py exited with {self.process.returncode}:\n{self.output()}"
+                f"{self.name} exited with {self.process.returncode}:\n{self.output()}"
             )
 
-    def wait_serving(self, timeout: float) -> None:
-        def serving() -> bool:
-            self.check_alive()
-            return answers(f"{self.url}/metrics")
+    def wait_answering(self, path: str, timeout: float) -> None:
+        """Wait until ``path`` answers 200 (an AssertionError at once if the process exits)."""
 
-        poll_until(serving, timeout, f"broadway-py to serve /metrics on {self.url}")
+        def answering() -> bool:
+            self.check_alive()
+            return answers(f"{self.url}{path}")
+
+        poll_until(answering, timeout, f"{self.name} to answer {path} on {self.url}")
 
     def stop(self) -> None:
         _stop(self.process)
+
+
+def start_service(work: Path, spec: Mapping[str, Any]) -> Spawned:
+    """``broadway-py run`` of ``spec`` (with the test handler) in a process of its own."""
+    shutil.copy(HANDLER, work / HANDLER.name)
+    config = work / "pipeline.yaml"
+    config.write_text(yaml.safe_dump(dict(spec), sort_keys=False))
+    cli = Path(sys.executable).with_name("broadway-py")
+    port = free_port()
+    argv = [str(cli), "run", str(config), "--http-port", str(port)]
+    return Spawned.spawn("broadway-py", argv, port, work / "service.log", work)
 
 
 @dataclass
 class Prometheus:
     """Debian's ``prometheus`` on 127.0.0.1, scraping one target and evaluating the rules."""
 
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
+    server: Spawned
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.server.url
 
     @classmethod
     def start(cls, binary: str, work: Path, target: str, rules: Path = RULES) -> Prometheus:
@@ -190,40 +191,23 @@ class Prometheus:
         }
         (work / "prometheus.yml").write_text(yaml.safe_dump(config))
         port = free_port()
-        log = work / "prometheus.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={work / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={work / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        return cls(process, port, log)
+        argv = [
+            binary,
+            f"--config.file={work / 'prometheus.yml'}",
+            f"--storage.tsdb.path={work / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ]
+        return cls(Spawned.spawn("prometheus", argv, port, work / "prometheus.log", work))
 
-    def output(self, tail: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-tail:]
-
-    def check_alive(self) -> None:
-        """Raise, with the end of its log, if Prometheus has exited."""
-        if self.process.poll() is not None:
-            raise AssertionError(
-                f"prometheus exited with {self.process.returncode}:\n{self.output()}"
-            )
+    def output(self) -> str:
+        return self.server.output()
 
     def wait_ready(self, timeout: float) -> None:
-        def ready() -> bool:
-            self.check_alive()
-            return answers(f"{self.url}/-/ready")
-
-        poll_until(ready, timeout, f"prometheus to be ready on {self.url}")
+        self.server.wait_answering("/-/ready", timeout)
 
     def api(self, path: str, **params: str) -> Any:
         """``data`` of a successful API answer; an AssertionError with Prometheus's error else."""
-        self.check_alive()
+        self.server.check_alive()
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         answer = get_json(f"{self.url}/api/v1/{path}{query}")
         if answer.get("status") != "success":
@@ -235,4 +219,4 @@ class Prometheus:
         return bool(self.api("query", query=expr)["result"])
 
     def stop(self) -> None:
-        _stop(self.process)
+        self.server.stop()

@@ -27,10 +27,11 @@ from tests.deploy.prometheus_live import (
     DASHBOARD,
     RULES,
     Prometheus,
-    Service,
+    Spawned,
     Timeout,
     pipeline_spec,
     poll_until,
+    start_service,
     used_metric_names,
 )
 from tests.deploy.promql import dashboard_expressions, executable, rule_expressions
@@ -70,7 +71,7 @@ async def _topic_with_messages(topic: str) -> None:
 
 @dataclass
 class Live:
-    service: Service
+    service: Spawned
     prometheus: Prometheus
 
     def api(self, path: str) -> Any:
@@ -101,9 +102,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         "auto_offset_reset": "earliest",
         **FAST_GROUP,
     }
-    service = Service.start(work, pipeline_spec(kafka, RATE_LIMIT))
+    service = start_service(work, pipeline_spec(kafka, RATE_LIMIT))
     try:
-        service.wait_serving(timeout=60)
+        service.wait_answering("/metrics", timeout=60)
         prometheus = Prometheus.start(binary, work, f"127.0.0.1:{service.port}")
         try:
             prometheus.wait_ready(timeout=30)
