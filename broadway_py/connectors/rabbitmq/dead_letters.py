@@ -32,6 +32,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 from broadway_py.connectors.rabbitmq import naming
+from broadway_py.connectors.rabbitmq.connection import connect
 from broadway_py.connectors.rabbitmq.copies import (
     ATTEMPTS_HEADER,
     DEAD_AT_HEADER,
@@ -111,15 +112,12 @@ class RabbitMQDeadLetters:
         return f"RabbitMQ queue {self._queue!r} ({self._options.display_url})"
 
     async def _channel(self, confirms: bool) -> AbstractChannel:
-        options = self._options
+        if self._connection is None:
+            self._connection = await connect(self._options, self._queue)
         try:
-            if self._connection is None:
-                self._connection = await aio_pika.connect(
-                    options.url.get_secret_value(), timeout=options.connect_timeout
-                )
             return await self._connection.channel(publisher_confirms=confirms)
         except Exception as error:
-            raise translate(error, options, queue=self._queue) from error
+            raise translate(error, self._options, queue=self._queue) from error
 
     async def _queue_of(self, channel: AbstractChannel) -> aio_pika.abc.AbstractQueue:
         try:

@@ -14,16 +14,15 @@ AMQP cannot tell whether it was there.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractConnection
 from aiormq import exceptions as amqp
 from aiormq.abc import AbstractChannel as RawChannel
 
 from broadway_py.connectors.rabbitmq import naming
+from broadway_py.connectors.rabbitmq.connection import connect
 from broadway_py.connectors.rabbitmq.delays import at_least_once_supported, delay_arguments
 from broadway_py.connectors.rabbitmq.errors import describe, translate
 from broadway_py.connectors.rabbitmq.options import DeclareOptions, Options
@@ -65,13 +64,7 @@ class _Admin:
 
 async def provision(options: Options, needs: Needs) -> list[Finding]:
     """Declare what is missing; report the rest (see the module's docstring)."""
-    try:
-        async with asyncio.timeout(options.connect_timeout):
-            connection = await aio_pika.connect(
-                options.url.get_secret_value(), timeout=options.connect_timeout
-            )
-    except Exception as error:
-        raise translate(error, options) from error
+    connection = await connect(options)
     try:
         return await _provision(options, needs, connection)
     except amqp.AMQPError as error:

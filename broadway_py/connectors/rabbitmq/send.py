@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
+from broadway_py.connectors.rabbitmq.connection import connect
 from broadway_py.connectors.rabbitmq.errors import describe, translate
 from broadway_py.connectors.rabbitmq.options import Options
 from broadway_py.connectors.toolkit.sending import Outbound
@@ -70,13 +71,7 @@ class RabbitMQSender:
 @asynccontextmanager
 async def open_sender(options: Options) -> AsyncIterator[RabbitMQSender]:
     """A sender on a channel with publisher confirms; the connection closed on exit."""
-    try:
-        async with asyncio.timeout(options.connect_timeout):
-            connection = await aio_pika.connect(
-                options.url.get_secret_value(), timeout=options.connect_timeout
-            )
-    except Exception as error:
-        raise translate(error, options) from error
+    connection = await connect(options)
     try:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         yield RabbitMQSender(channel, options)

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection
 from aiormq import exceptions as amqp
 from aiormq.abc import AbstractChannel as RawChannel
@@ -34,6 +33,7 @@ from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 from broadway_py.connectors.rabbitmq import naming
+from broadway_py.connectors.rabbitmq.connection import connect
 from broadway_py.connectors.rabbitmq.delays import at_least_once_supported, server_name
 from broadway_py.connectors.rabbitmq.errors import describe, translate
 from broadway_py.connectors.rabbitmq.options import Options
@@ -93,13 +93,7 @@ class Session:
         on_delivery: OnDelivery,
     ) -> Session:
         """Connect, declare, and start consuming; raises broadway_py errors."""
-        try:
-            async with asyncio.timeout(options.connect_timeout):
-                connection = await aio_pika.connect(
-                    options.url.get_secret_value(), timeout=options.connect_timeout
-                )
-        except Exception as error:
-            raise translate(error, options) from error
+        connection = await connect(options)
         session = cls(options, connection, generation)
         try:
             async with asyncio.timeout(options.connect_timeout):
