@@ -218,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     provision = commands.add_parser(
         "provision",
         help="create the topics / queues the pipeline reads and writes, when missing",
-        description="Create what the pipeline FILE reads and writes on its broker when it is "
+        description="Create what the pipeline FILE reads and writes on its broker (each "
+        "producer's, with producers:) when it is "
         "missing (Kafka topics; SQS queues and redrive policy; RabbitMQ queues, exchanges, "
         "bindings, delay and dead-letter queues). Prints one line per thing: created, "
         "already there, or MISMATCH (left unchanged; exit 1).",

@@ -123,15 +123,19 @@ class ProcessPool:
         if self._executor is None:
             self._executor = await asyncio.to_thread(self._started)
 
-    def _started(self) -> ProcessPoolExecutor:
+    def _pool(self, barrier: Any = None) -> ProcessPoolExecutor:
+        """A new pool of ``workers`` processes, each loading the handler as it starts."""
         context = multiprocessing.get_context(START_METHOD)
+        return ProcessPoolExecutor(
+            self.workers, context, initializer=_load, initargs=(self._handle, barrier)
+        )
+
+    def _started(self) -> ProcessPoolExecutor:
         # Every worker waits at the barrier once its handler loaded, so that
         # start() returns with all of them up, not one doing the work alone
         # while the others are still importing.
-        barrier = context.Barrier(self.workers)
-        executor = ProcessPoolExecutor(
-            self.workers, context, initializer=_load, initargs=(self._handle, barrier)
-        )
+        barrier = multiprocessing.get_context(START_METHOD).Barrier(self.workers)
+        executor = self._pool(barrier)
         try:
             # One task per worker makes the pool start them all now, not on the
             # first chunks; each answers once the handler loaded (or why not).
@@ -207,12 +211,7 @@ class ProcessPool:
             return chunk, (0.0,) * len(chunk) if timed else ()
         except BrokenProcessPool:
             if self._executor is executor:
-                self._executor = ProcessPoolExecutor(
-                    self.workers,
-                    multiprocessing.get_context(START_METHOD),
-                    initializer=_load,
-                    initargs=(self._handle, None),
-                )
+                self._executor = self._pool()
                 executor.shutdown(wait=False, cancel_futures=True)
             raise
         try:
@@ -239,12 +238,7 @@ class ProcessPool:
             timeout or 0.0,
         )
         if self._executor is executor:
-            self._executor = ProcessPoolExecutor(
-                self.workers,
-                multiprocessing.get_context(START_METHOD),
-                initializer=_load,
-                initargs=(self._handle, None),
-            )
+            self._executor = self._pool()
             # Taken before the shutdown, which forgets them (no public API lists them).
             self._abandoned.extend((getattr(executor, "_processes", None) or {}).values())
             executor.shutdown(wait=False, cancel_futures=False)
