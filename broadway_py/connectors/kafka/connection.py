@@ -25,6 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from aiokafka.conn import create_conn  # type: ignore[import-untyped]
 from aiokafka.errors import for_code  # type: ignore[import-untyped]
 
+from broadway_py.connectors.kafka import lean_fetch
 from broadway_py.connectors.kafka.errors import TopicAlreadyExistsError, translate
 from broadway_py.connectors.kafka.options import Options
 from broadway_py.connectors.kafka.provision import new_topic
@@ -54,6 +55,7 @@ async def connect(options: Options, listener: Any) -> Connection:
     producer = AIOKafkaProducer(**options.publisher_kwargs())
     try:
         await consumer.start()
+        lean_fetch.install(consumer)
         await producer.start()
         consumer.subscribe(options.subscribed_topics, listener=listener)
     except BaseException as error:

@@ -84,7 +84,9 @@ class Intake:
             if offsets is None or offsets.revoking or self.rebalancing or tp in self._rewinds:
                 self._refetch(tp, records)
                 continue
-            messages = to_messages(records, offsets, self.acknowledger, self._attempts.get(tp))
+            partition = (tp.topic, tp.partition)
+            attempts = self._attempts.get(tp)
+            messages = to_messages(records, partition, offsets, self.acknowledger, attempts)
             if not messages:
                 continue
             if tp.topic == self.retry_topic:

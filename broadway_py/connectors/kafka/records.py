@@ -42,23 +42,27 @@ class Fetched(NamedTuple):
 
 def to_messages(
     records: Sequence[Any],
+    partition: tuple[str, int],
     offsets: PartitionOffsets,
     acknowledger: Acknowledger,
     attempts: dict[int, int] | None = None,
 ) -> list[Message]:
-    """Record one partition's fetched run as delivered in ``offsets``; its messages.
+    """Record a fetched run of ``partition`` (topic, number) as delivered in ``offsets``.
 
-    Records at or below the last offset delivered (a fetch that raced a seek)
-    are dropped. ``attempts`` maps an offset to the attempt of its redelivery
-    after an in-place retry; entries used are removed.
+    ``records`` are aiokafka's ConsumerRecords or, from a lean fetch (see
+    :mod:`.lean_fetch`), its decoded records: both have ``offset``, ``key``,
+    ``value``, ``timestamp`` and ``headers`` (the partition is given apart).
+
+        Records at or below the last offset delivered (a fetch that raced a seek)
+        are dropped. ``attempts`` maps an offset to the attempt of its redelivery
+        after an in-place retry; entries used are removed.
     """
     if records and records[0].offset <= offsets.last_delivered:
         records = records[offsets.stale_prefix([r.offset for r in records]) :]
     if not records:
         return []
-    first = records[0]
-    pending, epoch = offsets.delivering(first.offset, records[-1].offset)
-    delivery = Delivery(offsets, epoch, (first.topic, first.partition))
+    pending, epoch = offsets.delivering(records[0].offset, records[-1].offset)
+    delivery = Delivery(offsets, epoch, partition)
     messages: list[Message] = []
     append = messages.append
     for record in records:
@@ -72,7 +76,7 @@ def to_messages(
                 offset,
                 record.key,
                 record.timestamp,
-                headers or (),
+                tuple(headers) if headers else (),
                 read_attempt(headers) if headers else 1,
             )
         )

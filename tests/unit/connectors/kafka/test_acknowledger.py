@@ -88,7 +88,7 @@ def delivered(
     records = [
         ConsumerRecord("t", 0, i, 0, 0, None, b"v%d" % i, None, 0, 2, ()) for i in range(count)
     ]
-    return offsets, to_messages(records, offsets, acker), acker
+    return offsets, to_messages(records, ("t", 0), offsets, acker), acker
 
 
 def failed(message: Message, decision: Decision) -> Message:
@@ -185,11 +185,13 @@ async def test_acks_of_interleaved_partitions_mark_each_partition() -> None:
     a, b = PartitionOffsets(("t", 0), 1), PartitionOffsets(("t", 1), 1)
     from_a = to_messages(
         [ConsumerRecord("t", 0, i, 0, 0, b"k", b"a", None, 1, 1, (("h", b"1"),)) for i in range(4)],
+        ("t", 0),
         a,
         acker,
     )
     from_b = to_messages(
         [ConsumerRecord("t", 1, i, 0, 0, None, b"b", None, 0, 1, ()) for i in range(10, 13)],
+        ("t", 1),
         b,
         acker,
     )

@@ -30,7 +30,7 @@ def deliver(partition: PartitionOffsets, run: Iterable[int]) -> list[Message]:
         ConsumerRecord(topic, number, offset, 0, 0, None, b"v%d" % offset, None, 0, 2, ())
         for offset in run
     ]
-    messages = to_messages(records, partition, NOOP_ACKNOWLEDGER)
+    messages = to_messages(records, (topic, number), partition, NOOP_ACKNOWLEDGER)
     for message in messages:
         assert message.metadata["offset"] == message.ack_data
         assert message.data == b"v%d" % message.ack_data
@@ -279,7 +279,7 @@ def test_records_finished_out_of_order_across_processors_never_commit_past_an_un
             ConsumerRecord("orders", 0, o, 0, 0, keys[o % len(keys)], b"v", None, 0, 1, ())
             for o in run
         ]
-        for message in to_messages(records, partition, NOOP_ACKNOWLEDGER):
+        for message in to_messages(records, ("orders", 0), partition, NOOP_ACKNOWLEDGER):
             queues[hash(record_key(message)) % processors].append(message)
     done: set[int] = set()
     committed = -1

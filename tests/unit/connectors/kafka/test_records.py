@@ -60,7 +60,7 @@ def test_messages_are_what_message_init_and_the_records_say(
     fetched_records = consumer_records(start, drawn)
     partition = PartitionOffsets(("t", 3), 1)
     partition.last_delivered = already  # a fetch that raced a seek: what is at or below is old
-    messages = to_messages(fetched_records, partition, NOOP_ACKNOWLEDGER)
+    messages = to_messages(fetched_records, ("t", 3), partition, NOOP_ACKNOWLEDGER)
     fresh = [r for r in fetched_records if r.offset > already]
     assert [m.ack_data for m in messages] == [r.offset for r in fresh]
     assert partition.pending == len(fresh)
@@ -102,5 +102,5 @@ def test_messages_are_what_message_init_and_the_records_say(
 def test_the_attempt_comes_from_its_header() -> None:
     partition = PartitionOffsets(("t", 0), 1)
     record = ConsumerRecord("t", 0, 7, 0, 0, None, b"v", None, 0, 0, ((ATTEMPT, b"3"),))
-    (message,) = to_messages([record], partition, NOOP_ACKNOWLEDGER)
+    (message,) = to_messages([record], ("t", 0), partition, NOOP_ACKNOWLEDGER)
     assert message.attempt == 3
