@@ -16,7 +16,8 @@ transactions and control batches under ``read_committed``, the position it
 moves as records are handed out, and ``getmany``'s ``max_records``.
 
 Invariants (``tests/unit/connectors/kafka/test_lean_fetch.py`` checks them on
-real record batches, keyed, with headers, compressed, and transactional):
+real record batches, keyed, with headers, compressed, transactional, and in
+the older message formats v0 and v1):
 
 - a record handed out has the ``offset``, ``key``, ``value``, ``timestamp``
   and ``headers`` of the ``ConsumerRecord`` aiokafka would have made, except
@@ -57,7 +58,7 @@ class _LeanRuns(collections.OrderedDict[Any, Any]):
 
     def __setitem__(self, tp: Any, result: Any) -> None:
         if type(result) is FetchResult:
-            run = result._partition_records
+            run: Any = getattr(result, "_partition_records", None)
             if type(run) is PartitionRecords:
                 run._consumer_record = _as_decoded
         super().__setitem__(tp, result)

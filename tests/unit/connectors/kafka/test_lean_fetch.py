@@ -23,6 +23,9 @@ from aiokafka.consumer.fetcher import (  # type: ignore[import-untyped]
 from aiokafka.record.default_records import (  # type: ignore[import-untyped]
     DefaultRecordBatchBuilder,
 )
+from aiokafka.record.legacy_records import (  # type: ignore[import-untyped]
+    LegacyRecordBatchBuilder,
+)
 from aiokafka.record.memory_records import MemoryRecords  # type: ignore[import-untyped]
 from aiokafka.record.util import calc_crc32c  # type: ignore[import-untyped]
 from aiokafka.structs import TopicPartition
@@ -149,6 +152,40 @@ def test_lean_records_make_the_messages_consumer_records_make(
     if isolation == READ_COMMITTED:
         kept = sum(len(records) for _, is_aborted, records in batches if not is_aborted)
         assert len(made[0]) == kept
+
+
+@given(
+    st.sampled_from([0, 1]),
+    st.sampled_from(CODECS),
+    st.lists(
+        st.tuples(st.one_of(st.none(), st.binary(max_size=6)), st.binary(max_size=12)),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_older_message_formats_too(
+    magic: int, codec: int, records: list[tuple[bytes | None, bytes]]
+) -> None:
+    builder = LegacyRecordBatchBuilder(magic, codec, 1 << 20)
+    for offset, (key, value) in enumerate(records):
+        builder.append(
+            offset, timestamp=None if magic == 0 else 1000 + offset, key=key, value=value
+        )
+    data = bytes(builder.build())
+    plain, _ = _hand_out(data, [], READ_UNCOMMITTED, lean=False)
+    lean, _ = _hand_out(data, [], READ_UNCOMMITTED, lean=True)
+    assert all(type(r) is not type(p) for r, p in zip(lean, plain, strict=True))
+    made = [
+        [
+            _seen(m)
+            for m in to_messages(
+                run, (TP.topic, TP.partition), PartitionOffsets(TP, 1), NOOP_ACKNOWLEDGER
+            )
+        ]
+        for run in (plain, lean)
+    ]
+    assert made[0] == made[1]
+    assert len(made[0]) == len(records)
 
 
 def test_headers_are_kept_as_a_tuple() -> None:
