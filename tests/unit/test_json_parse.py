@@ -93,6 +93,7 @@ fragments = st.lists(
             "\x00",
             "\x01",
             "é",
+            "\ud800",  # a lone surrogate in a str, not escaped
             "\ufeff",
             '"a"',
             '"a":1',
