@@ -7,7 +7,9 @@ name and labels are combined by their family's :class:`Rule`:
 
 - counters, histograms (buckets, ``_sum``, ``_count``) and summaries: added up;
 - gauges: as :data:`GAUGE_RULES` says for each family it names; added up
-  otherwise, except ``*_info`` gauges (always 1: the largest);
+  otherwise, except ``*_info`` gauges (always 1: the largest). A series of a
+  family :data:`PARTITIONED_GAUGES` names is added up when it is a partitioned
+  source's (a Kafka topic's backlog: each worker reports its partitions' share);
 - ``*_created`` samples (a counter's start time): the earliest.
 
 Pure: text in, families (or text) out. A text that does not parse raises
@@ -17,7 +19,7 @@ Pure: text in, families (or text) out. A text that does not parse raises
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 
 from prometheus_client.exposition import generate_latest
@@ -57,7 +59,8 @@ GAUGE_RULES: Mapping[str, Rule] = MappingProxyType(
         "broadway_producer_connected": Rule.MIN,
         # A queue's depth is reported whole by every worker that consumes it;
         # adding it up would count the queue once per worker. (A Kafka topic's
-        # lag is split among the workers by partition: the largest share.)
+        # lag is split among the workers by partition: added up, as
+        # PARTITIONED_GAUGES says.)
         "broadway_backlog_messages": Rule.MAX,
         # A partition is held by one worker (one group member) at a time, which
         # alone reports its lag: the sum is that lag. (A member that lost it in a
@@ -76,12 +79,34 @@ GAUGE_RULES: Mapping[str, Rule] = MappingProxyType(
 )
 """The rule of each gauge family, by the family's name; every ``broadway_*`` gauge is named."""
 
+PARTITIONED_GAUGES: Mapping[str, str] = MappingProxyType(
+    {
+        # A Kafka topic's lag is split among the workers (the consumer group's
+        # members) by partition: each reports the lag of the partitions it
+        # holds (0 when it holds none), so the topic's backlog is their sum.
+        "broadway_backlog_messages": "broadway_partition_lag_messages",
+    }
+)
+"""Gauge families whose partitioned series are added up, by name: the family that marks them.
 
-def rule_for(family_name: str, family_type: str, sample_name: str) -> Rule:
-    """The rule that combines the samples ``sample_name`` of a family across processes."""
+A series is partitioned when any process has a series of the marking family
+with the same value of each of the series' labels (the same pipeline and
+source); the family's other series keep their rule in :data:`GAUGE_RULES`.
+"""
+
+
+def rule_for(
+    family_name: str, family_type: str, sample_name: str, *, partitioned: bool = False
+) -> Rule:
+    """The rule that combines the samples ``sample_name`` of a family across processes.
+
+    ``partitioned``: the series is marked partitioned (see :data:`PARTITIONED_GAUGES`).
+    """
     if sample_name.endswith("_created"):
         return Rule.MIN
     if family_type == "gauge":
+        if partitioned and family_name in PARTITIONED_GAUGES:
+            return Rule.SUM
         default = Rule.MAX if family_name.endswith("_info") else Rule.SUM
         return GAUGE_RULES.get(family_name, default)
     if family_type in ("info", "stateset"):
@@ -102,9 +127,11 @@ SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 
 def combine(expositions: Iterable[Sequence[Metric]]) -> list[Metric]:
     """One family per name, each series combined by its rule; in the order first seen."""
+    processes = list(expositions)
+    is_partitioned = _partitioned(processes)
     merged: dict[str, Metric] = {}
     values: dict[str, dict[SeriesKey, tuple[dict[str, str], float]]] = {}
-    for families in expositions:
+    for families in processes:
         for family in families:
             if family.name not in merged:
                 merged[family.name] = Metric(
@@ -119,12 +146,43 @@ def combine(expositions: Iterable[Sequence[Metric]]) -> list[Metric]:
                 if seen is None:
                     series[key] = (dict(sample.labels), sample.value)
                 else:
-                    rule = rule_for(family.name, kind, sample.name)
+                    rule = rule_for(
+                        family.name,
+                        kind,
+                        sample.name,
+                        partitioned=is_partitioned(family.name, sample.labels),
+                    )
                     series[key] = (seen[0], rule.combine(seen[1], sample.value))
     for name, family in merged.items():
         for (sample_name, _), (labels, value) in values[name].items():
             family.add_sample(sample_name, labels, value)
     return list(merged.values())
+
+
+def _partitioned(processes: Sequence[Sequence[Metric]]) -> Callable[[str, Mapping[str, str]], bool]:
+    """Whether a series (family name, labels) is marked partitioned by any of ``processes``."""
+    markers = set(PARTITIONED_GAUGES.values())
+    marks: dict[str, list[Mapping[str, str]]] = {}
+    for families in processes:
+        for family in families:
+            if family.name in markers:
+                marks.setdefault(family.name, []).extend(s.labels for s in family.samples)
+    # The marks' values of some label names, per marking family and names.
+    projections: dict[tuple[str, tuple[str, ...]], set[tuple[str | None, ...]]] = {}
+
+    def is_partitioned(family_name: str, labels: Mapping[str, str]) -> bool:
+        marker = PARTITIONED_GAUGES.get(family_name)
+        if marker is None or marker not in marks:
+            return False
+        names = tuple(sorted(labels))
+        known = projections.get((marker, names))
+        if known is None:
+            known = projections[marker, names] = {
+                tuple(m.get(n) for n in names) for m in marks[marker]
+            }
+        return tuple(labels[n] for n in names) in known
+
+    return is_partitioned
 
 
 class Families(Collector):

@@ -79,6 +79,9 @@
     });
     const first = answered.length ? answered[0].status : {};
     const totals = isObject(doc.totals) ? doc.totals : {};
+    // Per source, combined by the front (metrics/sum_status.py: the largest for a
+    // queue, the sum for a Kafka topic); an older front leaves it to the page.
+    const combinedBacklog = isObject(totals.backlog);
     const merged = Object.assign({}, first, {
       name: doc.name || first.name,
       counters: isObject(totals.counters) ? totals.counters : {},
@@ -88,7 +91,7 @@
       stages: {},
       producer_connections: {},
       oldest_in_flight_age_by_producer: {},
-      backlog: {},
+      backlog: combinedBacklog ? Object.assign({}, totals.backlog) : {},
       // Added up by the front (metrics/sum_status.py); absent from an older one.
       partition_lag: isObject(totals.partition_lag) ? totals.partition_lag : undefined,
       recent_failures: Array.isArray(totals.recent_failures) ? totals.recent_failures : undefined,
@@ -115,9 +118,12 @@
       for (const [key, value] of Object.entries(s.oldest_in_flight_age_by_producer || {})) {
         merged.oldest_in_flight_age_by_producer[tag + key] = value;
       }
-      // Each worker reports the whole depth of a queue it shares: the largest, not a sum.
-      for (const [queue, depth] of Object.entries(s.backlog || {})) {
-        merged.backlog[queue] = Math.max(num(merged.backlog[queue]), num(depth));
+      // An older front: each worker reports the whole depth of a queue it shares,
+      // so the largest, not a sum.
+      if (!combinedBacklog) {
+        for (const [queue, depth] of Object.entries(s.backlog || {})) {
+          merged.backlog[queue] = Math.max(num(merged.backlog[queue]), num(depth));
+        }
       }
     }
     merged.state = Array.from(states).join(", ") || "no answer";

@@ -12,6 +12,7 @@ from broadway_py.metrics import Exporter
 from broadway_py.metrics.collector import FAMILIES
 from broadway_py.metrics.sum_exposition import (
     GAUGE_RULES,
+    PARTITIONED_GAUGES,
     Rule,
     parse,
     rule_for,
@@ -124,6 +125,60 @@ def test_ages_times_and_queue_depths_take_the_largest(name: str) -> None:
     assert summed_value(texts, name, pipeline="p") == 9.25
 
 
+def backlog_worker(
+    backlog: dict[tuple[str, str], int], lags: dict[tuple[str, str, str], int]
+) -> str:
+    """One worker's backlog per (pipeline, source), and lag per (pipeline, source, partition)."""
+    return family(
+        "broadway_backlog_messages",
+        "gauge",
+        *(
+            f'broadway_backlog_messages{{pipeline="{p}",source="{s}"}} {n}'
+            for (p, s), n in backlog.items()
+        ),
+    ) + family(
+        "broadway_partition_lag_messages",
+        "gauge",
+        *(
+            f'broadway_partition_lag_messages{{partition="{n}",pipeline="{p}",source="{s}"}} {lag}'
+            for (p, s, n), lag in lags.items()
+        ),
+    )
+
+
+def test_a_topics_backlog_is_added_up_a_queues_takes_the_largest() -> None:
+    # In pipeline "p", "orders" is a topic whose partitions the workers share
+    # (the first holds none: 0) and "jobs" a queue; in pipeline "q", "orders"
+    # is a queue too, reported whole by every worker.
+    texts = [
+        backlog_worker({("p", "orders"): 0, ("p", "jobs"): 30, ("q", "orders"): 12}, {}),
+        backlog_worker(
+            {("p", "orders"): 7, ("p", "jobs"): 31, ("q", "orders"): 12},
+            {("p", "orders", "0"): 5, ("p", "orders", "1"): 2},
+        ),
+        backlog_worker(
+            {("p", "orders"): 4, ("p", "jobs"): 29, ("q", "orders"): 11},
+            {("p", "orders", "2"): 4},
+        ),
+    ]
+    backlog = "broadway_backlog_messages"
+    assert summed_value(texts, backlog, pipeline="p", source="orders") == 11
+    assert summed_value(texts, backlog, pipeline="p", source="jobs") == 31
+    assert summed_value(texts, backlog, pipeline="q", source="orders") == 12
+    lag = "broadway_partition_lag_messages"
+    assert summed_value(texts, lag, partition="2", pipeline="p", source="orders") == 4
+
+
+def test_every_partitioned_gauge_is_marked_by_a_gauge_with_its_labels_and_more() -> None:
+    assert PARTITIONED_GAUGES, "a partitioned gauge is named"
+    for name, marker in PARTITIONED_GAUGES.items():
+        kind, labels, _ = FAMILIES[name]
+        marker_kind, marker_labels, _ = FAMILIES[marker]
+        assert kind is GaugeMetricFamily
+        assert marker_kind is GaugeMetricFamily
+        assert set(labels) < set(marker_labels)
+
+
 def test_producer_connected_is_1_only_when_every_worker_is_connected() -> None:
     name = "broadway_producer_connected"
     connected = family(name, "gauge", f'{name}{{pipeline="p"}} 1.0')
@@ -173,6 +228,11 @@ def test_the_rules_chosen_by_type_and_name() -> None:
     assert rule_for("x", "info", "x_info") is Rule.MAX
     assert rule_for("x", "stateset", "x") is Rule.MAX
     assert rule_for("x", "counter", "x_created") is Rule.MIN
+    backlog = "broadway_backlog_messages"
+    assert rule_for(backlog, "gauge", backlog) is Rule.MAX
+    assert rule_for(backlog, "gauge", backlog, partitioned=True) is Rule.SUM
+    age = "broadway_oldest_in_flight_age_seconds"
+    assert rule_for(age, "gauge", age, partitioned=True) is Rule.MAX
 
 
 def test_one_worker_comes_out_as_it_went_in() -> None:

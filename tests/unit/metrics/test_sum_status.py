@@ -8,7 +8,8 @@ from broadway_py.metrics.stats import RECENT_FAILURES
 from broadway_py.metrics.sum_status import add_up, status_totals
 
 
-def test_counters_and_in_flight_are_added_up_ages_and_backlog_take_the_largest() -> None:
+def test_counters_and_in_flight_are_added_up_ages_and_an_older_backlog_take_the_largest() -> None:
+    # Documents without a per-source backlog (older workers): the largest backlog_total.
     one = {
         "in_flight": 2,
         "oldest_in_flight_age": 1.5,
@@ -32,6 +33,7 @@ def test_counters_and_in_flight_are_added_up_ages_and_backlog_take_the_largest()
     assert status_totals([one, other]) == {
         "in_flight": 5,
         "oldest_in_flight_age": 4.0,
+        "backlog": None,
         "backlog_total": 40,
         "counters": {
             "received": 15,
@@ -48,12 +50,52 @@ def test_no_documents_give_empty_totals() -> None:
     assert status_totals([]) == {
         "in_flight": None,
         "oldest_in_flight_age": None,
+        "backlog": None,
         "backlog_total": None,
         "counters": None,
         "partition_lag": None,
         "oldest_in_flight_age_by_producer": None,
         "recent_failures": [],
     }
+
+
+def test_a_queues_depth_takes_the_largest_a_topics_lag_is_added_up() -> None:
+    # "jobs" is a queue every worker reports whole; "orders" a topic whose
+    # partitions the workers share, the third holding none of them.
+    documents = [
+        {
+            "backlog": {"jobs": 40, "orders": 7},
+            "backlog_total": 47,
+            "partition_lag": {"orders": {"0": 5, "1": 2}},
+        },
+        {
+            "backlog": {"jobs": 38, "orders": 4},
+            "backlog_total": 42,
+            "partition_lag": {"orders": {"2": 4}},
+        },
+        {"backlog": {"jobs": 40, "orders": 0}, "backlog_total": 40, "partition_lag": {}},
+    ]
+    totals = status_totals(documents)
+    assert totals["backlog"] == {"jobs": 40, "orders": 11}
+    assert totals["backlog_total"] == 51
+
+
+def test_a_topic_only_one_worker_holds_partitions_of_is_still_added_up() -> None:
+    # The worker holding no partition of "orders" answers first.
+    documents = [
+        {"backlog": {"orders": 0}, "backlog_total": 0},
+        {"backlog": {"orders": 9}, "backlog_total": 9, "partition_lag": {"orders": {"0": 9}}},
+        {"backlog": {"orders": 3}, "backlog_total": 3, "partition_lag": {"orders": {"1": 3}}},
+    ]
+    totals = status_totals(documents)
+    assert totals["backlog"] == {"orders": 12}
+    assert totals["backlog_total"] == 12
+
+
+def test_no_backlog_reported_is_a_total_of_0() -> None:
+    totals = status_totals([{"backlog": {}, "backlog_total": 0}, {"backlog": {}}])
+    assert totals["backlog"] == {}
+    assert totals["backlog_total"] == 0
 
 
 def test_a_key_only_some_workers_have_sums_over_those() -> None:
