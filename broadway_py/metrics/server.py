@@ -42,6 +42,7 @@ from broadway_py.metrics.capped_site import CappedTCPSite
 from broadway_py.metrics.exporter import Exporter
 from broadway_py.metrics.http_limits import HttpLimits
 from broadway_py.metrics.json_body import BodyError, parse_json
+from broadway_py.metrics.listening import Listening
 from broadway_py.metrics.page import add_asset_routes, page_response, wants_page
 from broadway_py.metrics.rate_limit_body import RateLimitBodyError, parse_rate_limit_change
 from broadway_py.metrics.rate_limited_log import RateLimitedLog
@@ -75,44 +76,10 @@ ADMIN_DISABLED = (
 
 
 @dataclass(eq=False)
-class Server:
-    """A running HTTP server for one pipeline; ``port`` is the port actually bound."""
+class Server(Listening):
+    """A running HTTP server for one pipeline (see :class:`.listening.Listening`)."""
 
-    _runner: web.AppRunner
-    exporter: Exporter
-    _site: CappedTCPSite
-    _owns_exporter: bool
-    _closed: bool = field(default=False, init=False)
-
-    @property
-    def host(self) -> str:
-        return self._site.host
-
-    @property
-    def port(self) -> int:
-        return self._site.port
-
-    @property
-    def url(self) -> str:
-        """The base URL (``http://host:port``), for logs and tests."""
-        return self._site.name
-
-    async def close(self) -> None:
-        """Stop listening, and stop counting if serve() made the exporter. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await self._runner.cleanup()
-        finally:
-            if self._owns_exporter:
-                self.exporter.close()
-
-    async def __aenter__(self) -> Server:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+    exporter: Exporter = field(kw_only=True)
 
 
 async def serve(
@@ -164,7 +131,12 @@ async def serve(
         if owns_exporter:
             exporter.close()
         raise
-    server = Server(runner, exporter, site, owns_exporter)
+
+    async def release() -> None:  # stop counting if serve() made the exporter
+        if owns_exporter:
+            exporter.close()
+
+    server = Server(runner, site, release, exporter=exporter)
     log.info(
         "serving /metrics, /healthz, /readyz, /status on %s%s",
         server.url,

@@ -35,7 +35,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -43,8 +43,8 @@ from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
-from broadway_py.metrics.capped_site import CappedTCPSite
 from broadway_py.metrics.http_limits import HttpLimits
+from broadway_py.metrics.listening import Listening
 from broadway_py.metrics.page import add_asset_routes, page_response, wants_page
 from broadway_py.metrics.server import (
     BEARER_CHALLENGE,
@@ -79,35 +79,6 @@ class WorkerView:
     restarts: int
 
 
-@dataclass(eq=False)
-class Front:
-    """The running front; ``port`` is the port actually bound."""
-
-    _runner: web.AppRunner
-    _site: CappedTCPSite
-    _client: aiohttp.ClientSession
-    _closed: bool = field(default=False, init=False)
-
-    @property
-    def port(self) -> int:
-        return self._site.port
-
-    @property
-    def url(self) -> str:
-        """The base URL (``http://host:port``), for logs and tests."""
-        return self._site.name
-
-    async def close(self) -> None:
-        """Stop listening and close the connections to the workers. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await self._runner.cleanup()
-        finally:
-            await self._client.close()
-
-
 async def serve_front(
     host: str,
     port: int,
@@ -117,7 +88,7 @@ async def serve_front(
     *,
     timeout: float = WORKER_TIMEOUT,
     limits: HttpLimits | None = None,
-) -> Front:
+) -> Listening:
     """Serve the front of the workers ``views()`` describes on ``host:port`` (0: a free port).
 
     ``name`` is the pipeline's (the ``pipeline`` label of the front's own
@@ -150,7 +121,7 @@ async def serve_front(
     except BaseException:
         await client.close()
         raise
-    front = Front(runner, site, client)
+    front = Listening(runner, site, client.close)
     log.info(
         "serving /metrics, /healthz, /readyz, /status of %d workers on %s",
         len(views()),

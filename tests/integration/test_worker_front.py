@@ -14,7 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from broadway_py import Pipeline, ProducerOptions, RateLimitOptions
 from broadway_py.connectors.memory import MemoryBroker, MemoryProducer, MemoryQueue
 from broadway_py.metrics import Server, serve
-from broadway_py.service.worker_front import Front, WorkerView, serve_front
+from broadway_py.metrics.listening import Listening
+from broadway_py.service.worker_front import WorkerView, serve_front
 from tests.support import Recorder, wait_until
 
 NAME = "orders-s3cret"
@@ -36,7 +37,7 @@ class Worker:
 class Running:
     workers: list[Worker]
     views: list[WorkerView]
-    front: Front
+    front: Listening
     client: aiohttp.ClientSession
 
     async def get(self, path: str) -> tuple[int, Any]:
@@ -67,7 +68,7 @@ def acked(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> floa
 @pytest.fixture
 async def running() -> AsyncIterator[Running]:
     workers: list[Worker] = []
-    front: Front | None = None
+    front: Listening | None = None
     try:
         for _ in range(2):
             queue = MemoryBroker().queue("orders")
