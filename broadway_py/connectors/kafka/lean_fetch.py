@@ -34,6 +34,7 @@ the older message formats v0 and v1):
 from __future__ import annotations
 
 import collections
+import inspect
 import logging
 from typing import Any
 
@@ -64,13 +65,23 @@ class _LeanRuns(collections.OrderedDict[Any, Any]):
         super().__setitem__(tp, result)
 
 
+def _converts_as_expected() -> bool:
+    """Whether ``PartitionRecords`` converts each record with ``_consumer_record(tp, record)``."""
+    convert = getattr(PartitionRecords, "_consumer_record", None)
+    if FetchResult is None or not callable(convert):
+        return False
+    try:
+        return list(inspect.signature(convert).parameters) == ["self", "tp", "record"]
+    except (TypeError, ValueError):  # no signature to read
+        return False
+
+
 def install(consumer: Any) -> bool:
     """Make a started consumer hand out decoded records; False (nothing changed) if it cannot."""
     fetcher: Any = getattr(consumer, "_fetcher", None)
     runs = getattr(fetcher, "_records", None)
     if (
-        PartitionRecords is None
-        or not callable(getattr(PartitionRecords, "_consumer_record", None))
+        not _converts_as_expected()
         or type(runs) is not collections.OrderedDict
         or getattr(fetcher, "_key_deserializer", True) is not None
         or getattr(fetcher, "_value_deserializer", True) is not None

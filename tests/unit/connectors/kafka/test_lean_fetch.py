@@ -235,3 +235,17 @@ def test_install_leaves_what_it_does_not_know(consumer: Any) -> None:
     runs = getattr(fetcher, "_records", None)
     assert not lean_fetch.install(consumer)
     assert getattr(fetcher, "_records", None) is runs
+
+
+def test_install_leaves_an_aiokafka_that_converts_records_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Converting:
+        def _consumer_record(self, record: Any) -> Any:  # another signature
+            return record
+
+    monkeypatch.setattr(lean_fetch, "PartitionRecords", Converting)
+    fetcher = _Fetcher()
+    runs = fetcher._records
+    assert not lean_fetch.install(_Consumer(fetcher))
+    assert fetcher._records is runs
