@@ -13,7 +13,8 @@ The file is loaded as ``broadway-py run`` loads it (``${VAR}`` interpolation
 from the environment, ``--set``-style overrides, validation, imports), and
 built with everything it says (handler, decode, transformer, processors,
 batchers, retry policy, rate limit) except its producer, which is swapped for
-a queue of an in-memory broker of its own. With pytest (and pytest-asyncio),
+a queue of an in-memory broker of its own (with ``producers:``, a queue per
+named producer: ``push(data, producer="refunds")``). With pytest (and pytest-asyncio),
 the ``broadway_pipeline`` fixture of :mod:`broadway_py.testing.pytest_plugin`
 opens files the same way and stops them after the test.
 """
@@ -22,7 +23,14 @@ from broadway_py.testing.harness import (
     PipelineFiles,
     PipelineHarness,
     load_for_test,
+    load_for_test_by_producer,
     pipeline_from_file,
 )
 
-__all__ = ["PipelineFiles", "PipelineHarness", "load_for_test", "pipeline_from_file"]
+__all__ = [
+    "PipelineFiles",
+    "PipelineHarness",
+    "load_for_test",
+    "load_for_test_by_producer",
+    "pipeline_from_file",
+]

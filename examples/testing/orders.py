@@ -1,4 +1,4 @@
-"""The handler and transformer that examples/testing/orders_pipeline.yaml names."""
+"""The handler and transformers that the pipeline files of examples/testing name."""
 
 from __future__ import annotations
 
@@ -8,6 +8,12 @@ from broadway_py import BatchInfo, Handler, Message
 def default_currency(message: Message) -> Message:
     """The file's transformer: runs after ``decode: json``, before the handler."""
     message.data.setdefault("currency", "EUR")
+    return message
+
+
+def as_refund(message: Message) -> Message:
+    """intake_pipeline.yaml's refunds producer's transformer."""
+    message.data["kind"] = "refund"
     return message
 
 
