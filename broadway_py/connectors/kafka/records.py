@@ -53,9 +53,9 @@ def to_messages(
     :mod:`.lean_fetch`), its decoded records: both have ``offset``, ``key``,
     ``value``, ``timestamp`` and ``headers`` (the partition is given apart).
 
-        Records at or below the last offset delivered (a fetch that raced a seek)
-        are dropped. ``attempts`` maps an offset to the attempt of its redelivery
-        after an in-place retry; entries used are removed.
+    Records at or below the last offset delivered (a fetch that raced a seek)
+    are dropped. ``attempts`` maps an offset to the attempt of its redelivery
+    after an in-place retry; entries used are removed.
     """
     if records and records[0].offset <= offsets.last_delivered:
         records = records[offsets.stale_prefix([r.offset for r in records]) :]
